@@ -1,0 +1,37 @@
+"""rollscore's reward library: pure reward functions, their configuration, batch scoring.
+
+Every name of NeMo-RL's ``nemo_rl.environments.rewards`` is here with the same signature.
+"""
+
+from rewards.batch import BatchScores, score_batch
+from rewards.bbox import bbox_giou_reward
+from rewards.combine import combine_reward_functions
+from rewards.config import ConfigError, ScoringConfig, load_config
+from rewards.exact import (
+    exact_answer_alphanumeric_reward,
+    exact_answer_alphanumeric_with_fallback_reward,
+)
+from rewards.format import format_reward
+from rewards.math_answers import boxed, geo3k_reward, math_expression_reward, math_verify_func
+from rewards.math_verifier import sample_time_limit
+from rewards.notes import note_answer, note_problem
+
+__all__ = [
+    "BatchScores",
+    "ConfigError",
+    "ScoringConfig",
+    "bbox_giou_reward",
+    "boxed",
+    "combine_reward_functions",
+    "exact_answer_alphanumeric_reward",
+    "exact_answer_alphanumeric_with_fallback_reward",
+    "format_reward",
+    "geo3k_reward",
+    "load_config",
+    "math_expression_reward",
+    "math_verify_func",
+    "note_answer",
+    "note_problem",
+    "sample_time_limit",
+    "score_batch",
+]

@@ -1,0 +1,228 @@
+"""The scoring configuration: read from a mapping or YAML, validated whole before any work.
+
+```yaml
+num_workers: 8            # partitions / parallel scoring slots for one step
+stop_strings: null        # default next stop strings
+sample_timeout: 5.0       # seconds one sample may spend in math-verify
+reward_functions:
+  - {name: format, weight: 0.2}
+  - {name: math_expr, weight: 0.8, kwargs: {tag: answer}}
+by_data_source:           # optional: other rewards for rows of some data sources
+  geometry: {reward_functions: [{name: geo3k, weight: 1.0}]}
+```
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import yaml
+
+from rewards.combine import RewardFunction, normalised_weights
+from rewards.math_verifier import DEFAULT_TIME_LIMIT
+from rewards.registry import UnknownReward, check_arguments, column_label, resolve_reward
+
+TOP_LEVEL_KEYS = (
+    "num_workers",
+    "stop_strings",
+    "sample_timeout",
+    "reward_functions",
+    "by_data_source",
+)
+ENTRY_KEYS = ("name", "weight", "kwargs")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message names the offending entry."""
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """One configured reward: which function, its weight, its keyword arguments, its column."""
+
+    name: str
+    weight: float
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    label: str = ""
+
+    @property
+    def column(self) -> str:
+        return f"reward_{self.label}"
+
+    def function(self) -> RewardFunction:
+        """The callable ``fn(ground_truth, response)`` with the kwargs bound."""
+        function = resolve_reward(self.name)
+        return partial(function, **dict(self.kwargs)) if self.kwargs else function
+
+
+@dataclass(frozen=True)
+class RewardSet:
+    """The reward functions applied together to a row, with weights normalised to sum 1."""
+
+    specs: tuple[RewardSpec, ...]
+    weights: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """A validated configuration: small, frozen and picklable, so it travels to workers."""
+
+    rewards: RewardSet
+    by_data_source: tuple[tuple[str, RewardSet], ...] = ()
+    num_workers: int | None = None
+    stop_strings: tuple[str, ...] | None = None
+    sample_timeout: float = DEFAULT_TIME_LIMIT
+    _by_source: dict[str, RewardSet] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_source", dict(self.by_data_source))
+
+    def rewards_for(self, data_source: object) -> RewardSet:
+        """The reward set for rows of ``data_source``: its own if configured, else the default."""
+        if self._by_source and isinstance(data_source, str):
+            return self._by_source.get(data_source, self.rewards)
+        return self.rewards
+
+    @property
+    def component_columns(self) -> list[str]:
+        """Every ``reward_<label>`` column, default set first, in configuration order."""
+        columns: dict[str, None] = {}
+        for reward_set in (self.rewards, *(rs for _, rs in self.by_data_source)):
+            columns.update((spec.column, None) for spec in reward_set.specs)
+        return list(columns)
+
+
+def load_config(
+    source: ScoringConfig | Mapping[str, Any] | str | os.PathLike[str],
+) -> ScoringConfig:
+    """Read and validate a configuration from a mapping or a YAML file path.
+
+    Raises :class:`ConfigError` (a ``ValueError``) with one line naming what is wrong.
+    """
+    if isinstance(source, ScoringConfig):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        source = _read_yaml(os.fspath(source))
+    if not isinstance(source, Mapping):
+        raise ConfigError(f"config must be a mapping, not {type(source).__name__}")
+    unknown = sorted(set(source) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(f"config: unknown key(s) {unknown}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    if "reward_functions" not in source:
+        raise ConfigError("config: 'reward_functions' is missing")
+    return ScoringConfig(
+        rewards=_reward_set(source["reward_functions"], "reward_functions"),
+        by_data_source=_by_data_source(source.get("by_data_source")),
+        num_workers=_num_workers(source.get("num_workers")),
+        stop_strings=_stop_strings(source.get("stop_strings")),
+        sample_timeout=_sample_timeout(source.get("sample_timeout", DEFAULT_TIME_LIMIT)),
+    )
+
+
+def _read_yaml(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config file {path}{line} is not valid YAML: {error}") from None
+
+
+def _reward_set(entries: Any, where: str) -> RewardSet:
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"config: {where} must be a non-empty list of reward functions")
+    specs = [_reward_spec(entry, f"{where}[{index}]") for index, entry in enumerate(entries)]
+    try:
+        weights = normalised_weights(
+            [spec.weight for spec in specs],
+            [f"{where}[{index}] ({spec.name!r})" for index, spec in enumerate(specs)],
+        )
+    except ValueError as error:
+        raise ConfigError(f"config: {error}") from None
+    seen: dict[str, int] = {}
+    labelled = []
+    for spec in specs:
+        base = column_label(spec.name)
+        seen[base] = seen.get(base, 0) + 1
+        label = base if seen[base] == 1 else f"{base}_{seen[base]}"
+        labelled.append(RewardSpec(spec.name, float(spec.weight), spec.kwargs, label))
+    return RewardSet(tuple(labelled), tuple(weights))
+
+
+def _reward_spec(entry: Any, where: str) -> RewardSpec:
+    if not isinstance(entry, Mapping):
+        raise ConfigError(
+            f"config: {where} must be a mapping with 'name' and 'weight', not {entry!r}"
+        )
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"config: {where}: unknown key(s) {unknown}; allowed: {', '.join(ENTRY_KEYS)}"
+        )
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"config: {where}: 'name' must be a reward function name, not {name!r}")
+    label = f"{where} ({name!r})"
+    if "weight" not in entry:
+        raise ConfigError(f"config: {label}: 'weight' is missing")
+    kwargs = entry.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"config: {label}: kwargs must be a mapping, not {kwargs!r}")
+    try:
+        function = resolve_reward(name)
+        check_arguments(name, function, dict(kwargs))
+    except UnknownReward as error:
+        raise ConfigError(f"config: {label}: {error}") from None
+    except TypeError as error:
+        raise ConfigError(f"config: {label}: bad kwargs {dict(kwargs)}: {error}") from None
+    return RewardSpec(name, entry["weight"], tuple(sorted(kwargs.items())))
+
+
+def _by_data_source(value: Any) -> tuple[tuple[str, RewardSet], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "config: by_data_source must map data sources to {reward_functions: [...]}"
+        )
+    sets = []
+    for source, section in value.items():
+        where = f"by_data_source[{source!r}]"
+        if not isinstance(section, Mapping) or set(section) != {"reward_functions"}:
+            raise ConfigError(f"config: {where} must be a mapping with only 'reward_functions'")
+        sets.append(
+            (str(source), _reward_set(section["reward_functions"], f"{where}.reward_functions"))
+        )
+    return tuple(sets)
+
+
+def _num_workers(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"config: num_workers must be a positive integer, not {value!r}")
+    return value
+
+
+def _stop_strings(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"config: stop_strings must be null or a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _sample_timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"config: sample_timeout must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"config: sample_timeout must be finite and > 0, not {value!r}")
+    return float(value)

@@ -1,0 +1,69 @@
+"""Reward functions by name: the built-in ones and users' ``"package.module:function"``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from functools import cache
+
+from rewards.bbox import bbox_giou_reward
+from rewards.combine import RewardFunction
+from rewards.exact import (
+    exact_answer_alphanumeric_reward,
+    exact_answer_alphanumeric_with_fallback_reward,
+)
+from rewards.format import format_reward
+from rewards.math_answers import geo3k_reward, math_expression_reward
+
+BUILTIN_REWARDS: dict[str, RewardFunction] = {
+    "format": format_reward,
+    "exact_alnum": exact_answer_alphanumeric_reward,
+    "exact_alnum_with_fallback": exact_answer_alphanumeric_with_fallback_reward,
+    "math_expr": math_expression_reward,
+    "bbox_giou": bbox_giou_reward,
+    "geo3k": geo3k_reward,
+}
+
+
+class UnknownReward(ValueError):
+    """A reward name that is neither built in nor an importable ``module:function``."""
+
+
+def known_names() -> str:
+    return ", ".join(sorted(BUILTIN_REWARDS)) + ", or 'package.module:function'"
+
+
+@cache
+def resolve_reward(name: str) -> RewardFunction:
+    """The function a config name stands for; raises :class:`UnknownReward` saying why not."""
+    if name in BUILTIN_REWARDS:
+        return BUILTIN_REWARDS[name]
+    module_name, colon, attribute = name.partition(":")
+    if not colon or not module_name or not attribute:
+        raise UnknownReward(f"unknown reward function {name!r}; known: {known_names()}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownReward(f"cannot import module {module_name!r} for {name!r}: {error}") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise UnknownReward(f"module {module_name!r} has no function {attribute!r}")
+    return function
+
+
+def check_arguments(name: str, function: RewardFunction, kwargs: dict[str, object]) -> None:
+    """Raise ``TypeError`` unless ``function(ground_truth, response, **kwargs)`` binds."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return  # a builtin or C function without a signature: nothing to check ahead of time
+    try:
+        signature.bind("ground truth", "response", **kwargs)
+    except TypeError as error:
+        accepted = list(signature.parameters)[2:]
+        raise TypeError(f"{error} (it accepts {accepted or 'no keyword arguments'})") from None
+
+
+def column_label(name: str) -> str:
+    """The short name used in output columns: the name itself, or a user function's name."""
+    return name.rpartition(":")[2] if ":" in name else name
