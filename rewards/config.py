@@ -88,6 +88,26 @@ class ScoringConfig:
             return self._by_source.get(data_source, self.rewards)
         return self.rewards
 
+    def to_mapping(self) -> dict[str, Any]:
+        """The configuration as the plain mapping :func:`load_config` reads back to it."""
+
+        def entries(reward_set: RewardSet) -> list[dict[str, Any]]:
+            return [
+                {"name": spec.name, "weight": spec.weight, "kwargs": dict(spec.kwargs)}
+                for spec in reward_set.specs
+            ]
+
+        return {
+            "num_workers": self.num_workers,
+            "stop_strings": None if self.stop_strings is None else list(self.stop_strings),
+            "sample_timeout": self.sample_timeout,
+            "reward_functions": entries(self.rewards),
+            "by_data_source": {
+                source: {"reward_functions": entries(reward_set)}
+                for source, reward_set in self.by_data_source
+            },
+        }
+
     @property
     def component_columns(self) -> list[str]:
         """Every ``reward_<label>`` column, default set first, in configuration order."""

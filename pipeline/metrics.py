@@ -1,0 +1,206 @@
+"""Metrics of a scored dataset, overall and per ``data_source``, computed with Dask
+reductions: workers reduce their partitions to per-source sums and per-prompt counts, and
+only those small tables reach the client.
+
+The seed's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
+``fraction_of_samples_properly_ended``, ``num_problems_in_batch``, mean ``generation_lengths``
+and ``prompt_lengths``, ``correct_solution_generation_lengths``) plus the fraction correct,
+each component's mean, error and timeout counts, and the unbiased pass@k. A missing
+``is_end`` counts as ended. Prompts are told apart by the ``prompt`` column; without one each
+row is its own prompt.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+
+from pipeline.pass_at_k import mean_pass_at_k
+
+ERROR_KINDS = ("bad row", "bad input", "timeout", "exception")
+NO_SOURCE = "(none)"
+PASS_KS = [1 << exponent for exponent in range(17)]
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """Strings stay, anything missing becomes None."""
+    return pd.Series(
+        [v if isinstance(v, str) else None for v in values.tolist()],
+        index=values.index,
+        dtype=object,
+    )
+
+
+def _flags(values: pd.Series, missing: bool) -> pd.Series:
+    """Booleans, with ``missing`` for null entries."""
+    return pd.Series(
+        [missing if v is None or v is pd.NA or v != v else bool(v) for v in values.tolist()],
+        index=values.index,
+        dtype=bool,
+    )
+
+
+def _source(frame: pd.DataFrame) -> pd.Series:
+    if "data_source" not in frame.columns:
+        return pd.Series(NO_SOURCE, index=frame.index, dtype=object)
+    return _texts(frame["data_source"]).fillna(NO_SOURCE)
+
+
+def _ended(frame: pd.DataFrame) -> pd.Series:
+    if "is_end" not in frame.columns:
+        return pd.Series(True, index=frame.index)
+    return _flags(frame["is_end"], missing=True)
+
+
+def _masked_reward(frame: pd.DataFrame) -> pd.Series:
+    return frame["reward"].astype(float).fillna(0.0) * _ended(frame)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series(math.nan, index=frame.index)
+    return pd.to_numeric(frame[name], errors="coerce").astype(float)
+
+
+def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per data source of one partition: the sums every row-level metric is made from."""
+    reward = _masked_reward(frame)
+    correct = _flags(frame["correct"], missing=False)
+    generation, prompt = _numbers(frame, "generation_length"), _numbers(frame, "prompt_length")
+    solved_length = (generation - prompt).where(reward == 1)
+    error = _texts(frame["error"])
+    kind = error.map(lambda text: text.split(":", 1)[0], na_action="ignore")
+    columns: dict[str, pd.Series] = {
+        "source": _source(frame),
+        "rows": pd.Series(1, index=frame.index),
+        "reward": reward,
+        "correct": correct.astype(int),
+        "ended": _ended(frame).astype(int),
+        "generation_length": generation.fillna(0.0),
+        "generation_length_count": generation.notna().astype(int),
+        "prompt_length": prompt.fillna(0.0),
+        "prompt_length_count": prompt.notna().astype(int),
+        "solved_length": solved_length.fillna(0.0),
+        "solved_length_count": solved_length.notna().astype(int),
+        "errors": error.notna().astype(int),
+    }
+    for name in ERROR_KINDS:
+        columns[f"errors:{name}"] = (kind == name).astype(int)
+    for name in component_columns(frame.columns):
+        values = _numbers(frame, name)
+        columns[f"{name}:sum"] = values.fillna(0.0)
+        columns[f"{name}:count"] = values.notna().astype(int)
+    return pd.DataFrame(columns).groupby("source", as_index=False).sum()
+
+
+def component_columns(columns: pd.Index) -> list[str]:
+    return [name for name in columns if str(name).startswith("reward_")]
+
+
+def prompt_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row: its data source, prompt, and whether it counts as solved (correct and ended)
+    and as rewarded (masked reward > 0)."""
+    ended = _ended(frame)
+    correct = _flags(frame["correct"], missing=False)
+    return pd.DataFrame(
+        {
+            "source": _source(frame),
+            "prompt": _texts(frame["prompt"]).fillna("") if "prompt" in frame.columns else "",
+            "n": 1,
+            "c": (correct & ended).astype(int),
+            "positive": (_masked_reward(frame) > 0).astype(int),
+        }
+    )
+
+
+def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Per data source: prompts, prompts with a rewarded sample, most samples on one prompt,
+    and for each k the sum of pass@k over prompts with at least k samples and their count."""
+    rows = []
+    for source, group in per_prompt.groupby("source"):
+        counts = list(zip(group["n"].tolist(), group["c"].tolist()))
+        row: dict[str, Any] = {
+            "source": source,
+            "prompts": len(group),
+            "positive_prompts": int((group["positive"] > 0).sum()),
+            "max_samples": int(group["n"].max()),
+        }
+        for k in PASS_KS:
+            row[f"pass@{k}:sum"], row[f"pass@{k}:prompts"] = mean_pass_at_k(counts, k)
+        rows.append(row)
+    dtypes = {"source": object, "prompts": int, "positive_prompts": int, "max_samples": int}
+    for k in PASS_KS:
+        dtypes.update({f"pass@{k}:sum": float, f"pass@{k}:prompts": int})
+    return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
+
+
+def dataset_metrics(scores_url: str) -> dict[str, Any]:
+    """Metrics of the scored Parquet dataset at ``scores_url`` (runs on the current client)."""
+    frame = dd.read_parquet(scores_url, dtype_backend="pyarrow")
+    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
+    source_sums = sums.groupby("source").sum()
+    if "prompt" in frame.columns:
+        outcomes = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
+        per_prompt = outcomes.groupby(["source", "prompt"]).agg(
+            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
+        )
+        per_prompt = per_prompt.reset_index()
+    else:
+        per_prompt = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
+    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
+    source_passes = passes.groupby("source").agg(
+        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
+    )
+    sums_table, passes_table = dask.compute(source_sums, source_passes)
+    return assemble_metrics(sums_table, passes_table)
+
+
+def _metrics_of(sums: pd.Series, passes: pd.Series) -> dict[str, Any]:
+    rows = int(sums["rows"])
+
+    def mean(total: str, count: float) -> float | None:
+        return float(sums[total]) / count if count else None
+
+    metrics: dict[str, Any] = {
+        "rows": rows,
+        "num_problems_in_batch": rows,
+        "accuracy": mean("reward", rows),
+        "fraction_correct": mean("correct", rows),
+        "pass@samples_per_prompt": (
+            float(passes["positive_prompts"]) / passes["prompts"] if passes["prompts"] else None
+        ),
+        "samples_per_prompt": int(passes["max_samples"]),
+        "num_prompts": int(passes["prompts"]),
+        "pass@k": {
+            str(k): float(passes[f"pass@{k}:sum"]) / passes[f"pass@{k}:prompts"]
+            for k in PASS_KS
+            if passes[f"pass@{k}:prompts"] > 0
+        },
+        "fraction_of_samples_properly_ended": mean("ended", rows),
+        "generation_lengths": mean("generation_length", sums["generation_length_count"]),
+        "prompt_lengths": mean("prompt_length", sums["prompt_length_count"]),
+        "correct_solution_generation_lengths": mean("solved_length", sums["solved_length_count"])
+        or 0,
+        "errors": int(sums["errors"]),
+        "timeouts": int(sums["errors:timeout"]),
+        "errors_by_kind": {name: int(sums[f"errors:{name}"]) for name in ERROR_KINDS},
+    }
+    for name in [column[: -len(":sum")] for column in sums.index if column.endswith(":sum")]:
+        if name.startswith("reward_"):
+            metrics[f"mean_{name}"] = mean(f"{name}:sum", sums[f"{name}:count"])
+    return metrics
+
+
+def assemble_metrics(sums: pd.DataFrame, passes: pd.DataFrame) -> dict[str, Any]:
+    """The metrics document from the per-source tables: overall first, then each source."""
+    overall_passes = passes.sum()
+    overall_passes["max_samples"] = passes["max_samples"].max() if len(passes) else 0
+    metrics = _metrics_of(sums.sum(), overall_passes)
+    metrics["by_data_source"] = {
+        str(source): _metrics_of(sums.loc[source], passes.loc[source]) for source in sums.index
+    }
+    return metrics

@@ -1,0 +1,93 @@
+"""The output folder: ``scores/part-NNNNN.parquet`` (one per partition), ``run.json`` (the
+plan, so an interrupted run can resume exactly) and ``metrics.json``.
+
+Each part is written to a hidden temporary file and renamed into place, so a part that
+exists is complete: resuming scores only the parts that do not.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+SCORES = "scores"
+MANIFEST = "run.json"
+METRICS = "metrics.json"
+
+
+class OutputExists(ValueError):
+    """The output folder already holds results, and resuming was not asked for."""
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class OutputDir:
+    """A local path or fsspec URL of an output folder."""
+
+    url: str
+
+    @property
+    def _fs(self):
+        return url_to_fs(self.url)
+
+    def path(self, *names: str) -> str:
+        """A URL inside the folder, openable with fsspec by any worker."""
+        return "/".join([self.url.rstrip("/"), *names])
+
+    @property
+    def scores(self) -> str:
+        return self.path(SCORES)
+
+    def holds_results(self) -> bool:
+        fs, root = self._fs
+        return fs.exists(f"{root}/{MANIFEST}") or bool(self.finished_parts())
+
+    def finished_parts(self) -> set[int]:
+        """Indices of the parts already written."""
+        fs, root = self._fs
+        if not fs.isdir(f"{root}/{SCORES}"):
+            return set()
+        names = (path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/{SCORES}", detail=False))
+        return {
+            int(name[5:10])
+            for name in names
+            if name.startswith("part-") and name.endswith(".parquet") and name[5:10].isdigit()
+        }
+
+    def write_json(self, name: str, data: dict[str, Any]) -> None:
+        fs, root = self._fs
+        fs.makedirs(f"{root}/{SCORES}", exist_ok=True)
+        with fs.open(f"{root}/{name}", "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=str)
+            handle.write("\n")
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        fs, root = self._fs
+        if not fs.exists(f"{root}/{name}"):
+            return None
+        with fs.open(f"{root}/{name}", "r") as handle:
+            return json.load(handle)
+
+
+def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, int]:
+    """Write one scored partition atomically; return its row and error counts for progress."""
+    fs, path = url_to_fs(url)
+    folder, name = path.rsplit("/", 1)
+    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    with fs.open(temporary, "wb") as handle:
+        pq.write_table(table, handle)
+    fs.mv(temporary, path)
+    errors = frame["error"].notna()
+    timeouts = frame["error"].str.startswith("timeout").fillna(False)
+    return {"rows": len(frame), "errors": int(errors.sum()), "timeouts": int(timeouts.sum())}
