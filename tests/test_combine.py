@@ -17,9 +17,7 @@ TAGGED_B = "<think>t</think><answer>b</answer>"
 
 
 def test_weights_are_renormalised():
-    combined = combine_reward_functions(
-        [(format_reward, 2), (exact_answer_alphanumeric_reward, 6)]
-    )
+    combined = combine_reward_functions([(format_reward, 2), (exact_answer_alphanumeric_reward, 6)])
     assert combined("c", TAGGED_B) == (0.25 * 1.0 + 0.75 * 0.0, False)
     assert combined("b", TAGGED_B) == (0.25 * 1.0 + 0.75 * 1.0, True)
     assert combined("b", "<answer>b</answer>") == (0.25 * 0.75 + 0.75 * 1.0, True)
@@ -93,10 +91,19 @@ def test_an_empty_list_raises():
 
 
 @pytest.mark.parametrize(
-    "weights", [[np.int64(1), np.int64(3)], [np.float32(1), np.float32(3)]], ids=["int64", "float32"]
+    "weights",
+    [[np.int64(1), np.int64(3)], [np.float32(1), np.float32(3)]],
+    ids=["int64", "float32"],
 )
 def test_numpy_number_weights_are_numbers(weights):
     combined = combine_reward_functions(
         [(format_reward, weights[0]), (exact_answer_alphanumeric_reward, weights[1])]
     )
     assert combined("b", "<answer>b</answer>") == (0.25 * 0.75 + 0.75 * 1.0, True)
+
+
+def test_weights_too_large_to_sum_raise_value_error():
+    with pytest.raises(ValueError, match="weight"):
+        combine_reward_functions(
+            [(format_reward, 1e308), (exact_answer_alphanumeric_reward, 1e308)]
+        )

@@ -1,0 +1,186 @@
+"""math-verify in threads and under a time bound: correct answers score 1.0 from any thread,
+a pathological sample times out alone, and a child that ignores its alarm is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import math_verify
+import pytest
+
+from rewards import load_config, math_expression_reward, sample_time_limit, score_batch
+from rewards.math_verifier import KILL_GRACE, verifier
+
+LIMIT = 1.0
+CONFIG = load_config(
+    {"sample_timeout": LIMIT, "reward_functions": [{"name": "math_expr", "weight": 1.0}]}
+)
+
+CORRECT_PAIRS = [
+    ("5", "5"),
+    (r"\frac{3}{4}", "3/4"),
+    (r"\frac{3}{4}", "0.75"),
+    ("12", "12.0"),
+    ("x^2+6x+9", "(x+3)^2"),
+    (r"2\sqrt{3}", r"\sqrt{12}"),
+    ("-17", "-17"),
+    (r"\frac{1}{3}", r"\dfrac{1}{3}"),
+    ("100", "10^2"),
+    (r"\pi", r"\pi"),
+    ("0.5", r"\frac{1}{2}"),
+    ("9", "3^2"),
+]
+
+
+@pytest.fixture
+def only_child():
+    """Exactly one warm, idle math-verify child and an empty memo; yields its process."""
+    verifier.shutdown()
+    verifier.clear_memo()
+    verifier.warm_up()
+    assert len(verifier._idle) == 1
+    process = verifier._idle[0].process
+    yield process
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+def tagged(answer: str) -> str:
+    return f"<answer>{answer}</answer>"
+
+
+def test_plain_math_verify_parse_refuses_worker_threads():
+    """The trap: with its default timeout, math-verify raises outside the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(math_verify.parse, r"\boxed{5}")
+        with pytest.raises(ValueError, match="threaded environment"):
+            future.result()
+
+
+def test_correct_answers_score_one_from_several_threads_at_once():
+    verifier.clear_memo()
+    threads = 4
+    barrier = threading.Barrier(threads, timeout=60)
+
+    def score(pairs):
+        barrier.wait()  # every thread scores at the same time
+        assert threading.current_thread() is not threading.main_thread()
+        return [math_expression_reward(gold, tagged(answer)) for gold, answer in pairs]
+
+    chunks = [CORRECT_PAIRS[index::threads] for index in range(threads)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = [result for chunk in pool.map(score, chunks) for result in chunk]
+    assert results == [(1.0, True)] * len(CORRECT_PAIRS)
+
+
+def test_score_batch_from_several_threads_at_once():
+    verifier.clear_memo()
+    golds = [gold for gold, _ in CORRECT_PAIRS]
+    responses = [tagged(answer) for _, answer in CORRECT_PAIRS]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(score_batch, CONFIG, golds, responses) for _ in range(3)]
+        for future in futures:
+            scores = future.result()
+            assert scores.reward == [1.0] * len(CORRECT_PAIRS)
+            assert scores.error == [None] * len(CORRECT_PAIRS)
+
+
+PATHOLOGICAL = [
+    pytest.param("5", tagged("9^{9^{9^{9^{9}}}}"), 0.0, "timeout:", id="power-tower"),
+    pytest.param("5", tagged("1+" * 100_000 + "1"), 0.0, "timeout:", id="200kB-sum"),
+    pytest.param("5", tagged("10^{10^{10^{10}}}"), 0.0, "timeout:", id="huge-power"),
+    # math-verify unwraps 500 nested boxes quickly and finds the 5
+    pytest.param("5", tagged(r"\boxed{" * 500 + "5" + "}" * 500), 1.0, None, id="boxed-500-deep"),
+    pytest.param("5", tagged(r"\boxed{" * 500), 0.0, None, id="boxed-500-unclosed"),
+]
+
+
+def score_between_normal_samples(ground_truth: str, response: str):
+    """Score [normal, pathological, normal] with a 1 s limit; returns (scores, seconds)."""
+    verifier.clear_memo()
+    verifier.warm_up()
+    start = time.monotonic()
+    scores = score_batch(
+        CONFIG, ["12", ground_truth, "7/8"], [tagged("12.0"), response, tagged(r"\frac{7}{8}")]
+    )
+    return scores, time.monotonic() - start
+
+
+@pytest.mark.parametrize("where", ["main-thread", "worker-thread"])
+@pytest.mark.parametrize(("ground_truth", "response", "reward", "error"), PATHOLOGICAL)
+def test_a_pathological_sample_is_bounded_and_alone(where, ground_truth, response, reward, error):
+    if where == "main-thread":
+        scores, elapsed = score_between_normal_samples(ground_truth, response)
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(score_between_normal_samples, ground_truth, response)
+            scores, elapsed = future.result()
+    assert elapsed < LIMIT + KILL_GRACE + 3
+    assert scores.reward == [1.0, reward, 1.0]
+    assert scores.correct == [True, reward == 1.0, True]
+    assert scores.error[0] is None
+    assert scores.error[2] is None
+    if error is None:
+        assert scores.error[1] is None
+    else:
+        assert scores.error[1].startswith(error)
+        assert scores.error[1] == f"timeout: math-verify took over {LIMIT:g} s"
+
+
+def test_sample_time_limit_bounds_a_direct_call():
+    verifier.clear_memo()
+    verifier.warm_up()
+    start = time.monotonic()
+    with sample_time_limit(LIMIT):
+        result = math_expression_reward("5", tagged("9^{9^{9^{9^{9}}}}"))
+    assert time.monotonic() - start < LIMIT + KILL_GRACE + 3
+    assert result == (0.0, False)
+
+
+def test_a_child_that_ignores_its_alarm_is_killed_and_replaced(only_child):
+    os.kill(only_child.pid, signal.SIGSTOP)  # a stopped child cannot answer its alarm
+
+    start = time.monotonic()
+    scores = score_batch(CONFIG, ["41"], [tagged("41")])
+    elapsed = time.monotonic() - start
+
+    assert elapsed < LIMIT + KILL_GRACE + 2
+    assert scores.reward == [0.0]
+    assert scores.correct == [False]
+    assert scores.error[0].startswith("timeout:")
+    assert only_child.poll() == -signal.SIGKILL
+
+    after = score_batch(CONFIG, ["42"], [tagged("42")])
+    assert after.reward == [1.0]
+    assert after.error == [None]
+    assert verifier._idle[0].process.pid != only_child.pid
+
+
+def test_a_child_killed_while_idle_is_replaced_transparently(only_child):
+    os.kill(only_child.pid, signal.SIGKILL)
+    only_child.wait(timeout=10)
+
+    scores = score_batch(CONFIG, ["43"], [tagged("43")])
+
+    assert scores.reward == [1.0]
+    assert scores.correct == [True]
+    assert scores.error == [None]
+    assert verifier._idle[0].process.pid != only_child.pid
+
+
+def test_a_memoised_pair_does_not_ask_the_child_again(only_child):
+    first = score_batch(CONFIG, ["44"], [tagged("44.0")])
+    assert first.reward == [1.0]
+    os.kill(only_child.pid, signal.SIGSTOP)  # asking it now would time out
+
+    start = time.monotonic()
+    again = score_batch(CONFIG, ["44"], [tagged("44.0")])
+
+    assert time.monotonic() - start < LIMIT
+    assert again.reward == [1.0]
+    assert again.error == [None]
+    assert only_child.poll() is None  # never asked, so never killed
