@@ -1,7 +1,8 @@
 """The ``rollscore`` command line.
 
     rollscore score INPUT... --config CFG.yaml --output OUTDIR [--scheduler ADDR]
-        [--workers N] [--partition-rows N] [--performance-report FILE.html] [--resume]
+        [--workers N] [--partition-rows N] [--performance-report FILE.html]
+        [--resume | --overwrite]
     rollscore metrics OUTDIR [--scheduler ADDR] [--workers N]
 
 Exit 0 on success (bad rows included), 2 with one line on stderr for a mistake a user can
@@ -49,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--config", required=True, help="YAML file of reward functions")
     score.add_argument("--output", required=True, help="folder for scores/, metrics.json, run.json")
-    score.add_argument(
+    again = score.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume", action="store_true", help="finish an interrupted run in --output"
     )
+    again.add_argument("--overwrite", action="store_true", help="replace results in --output")
     score.add_argument("--partition-rows", type=_positive_int, help="rows per partition")
     score.add_argument(
         "--performance-report", metavar="FILE.html", help="save Dask's performance report"
@@ -66,22 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _connected(arguments: argparse.Namespace):
-    try:
-        return scoring_client(arguments.scheduler, arguments.workers)
-    except OSError as error:
-        raise InputError(
-            f"cannot reach the Dask scheduler {arguments.scheduler}: {error}"
-        ) from None
-
-
 def _announce(client: Client) -> None:
     print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
 
 
 def _score(arguments: argparse.Namespace) -> int:
     job: ScoringJob = prepare_job(
-        arguments.inputs, arguments.config, arguments.output, arguments.resume
+        arguments.inputs, arguments.config, arguments.output, arguments.resume, arguments.overwrite
     )
     with scoring_client(arguments.scheduler, arguments.workers) as client:
         _announce(client)

@@ -64,6 +64,13 @@ class OutputDir:
             if name.startswith("part-") and name.endswith(".parquet") and name[5:10].isdigit()
         }
 
+    def clear(self) -> None:
+        """Remove the results of an earlier run (only the files a run writes)."""
+        fs, root = self._fs
+        for name in (SCORES, MANIFEST, METRICS):
+            if fs.exists(f"{root}/{name}"):
+                fs.rm(f"{root}/{name}", recursive=True)
+
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         fs, root = self._fs
         fs.makedirs(f"{root}/{SCORES}", exist_ok=True)
@@ -84,7 +91,9 @@ def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, in
     fs, path = url_to_fs(url)
     folder, name = path.rsplit("/", 1)
     temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    # without pandas' metadata, readers get plain pandas dtypes rather than ArrowDtype ones
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    table = table.replace_schema_metadata(None)
     with fs.open(temporary, "wb") as handle:
         pq.write_table(table, handle)
     fs.mv(temporary, path)

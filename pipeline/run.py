@@ -62,23 +62,30 @@ def prepare_job(
     config: ScoringConfig | dict[str, Any] | str,
     output: str,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> ScoringJob:
     """Validate a run before any work. Raises ``ConfigError``, ``InputError`` or
-    ``OutputExists``, each with one line that says what is wrong."""
+    ``OutputExists``, each with one line that says what is wrong. ``overwrite`` discards the
+    results already in ``output``; ``resume`` finishes the interrupted run there."""
     config = load_config(config)
     out = OutputDir(output)
-    manifest = out.read_json(MANIFEST)
-    if out.holds_results() and not resume:
-        raise OutputExists(f"output {output} already holds results: use --resume or a new folder")
-    if resume and manifest is None and out.finished_parts():
-        raise OutputExists(f"output {output} holds scores but no {MANIFEST}: cannot resume it")
+    manifest = out.read_json(MANIFEST) if resume else None
     if manifest is not None:
         if list(inputs) and list(inputs) != manifest["inputs"]:
             raise OutputExists(f"cannot resume {output}: it was started with {manifest['inputs']}")
         if load_config(manifest["config"]) != config:
             raise ConfigError(f"cannot resume {output}: the config differs from its run's")
         return ScoringJob(tuple(manifest["inputs"]), (), config, out, manifest)
-    return ScoringJob(tuple(inputs), tuple(discover_inputs(inputs)), config, out, None)
+    files = tuple(discover_inputs(inputs))
+    if out.holds_results():
+        if resume:
+            raise OutputExists(f"output {output} holds scores but no {MANIFEST}: cannot resume")
+        if not overwrite:
+            raise OutputExists(
+                f"output {output} already holds results: use --resume, --overwrite or a new folder"
+            )
+        out.clear()
+    return ScoringJob(tuple(inputs), files, config, out, None)
 
 
 def run_job(
@@ -120,10 +127,11 @@ def score_rollouts(
     client: Client | None = None,
     partition_rows: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = False,
 ) -> RunResult:
     """Score rollout files into ``output``: the whole run, from Python."""
-    job = prepare_job(inputs, config, output, resume)
+    job = prepare_job(inputs, config, output, resume, overwrite)
     return run_job(job, client, partition_rows, progress)
 
 

@@ -58,6 +58,8 @@ def score_batch(
     """
     if len(ground_truths) != len(responses):
         raise ValueError(f"{len(ground_truths)} ground truths but {len(responses)} responses")
+    if data_sources is not None and len(data_sources) != len(responses):
+        raise ValueError(f"{len(data_sources)} data sources but {len(responses)} responses")
     sources = data_sources if data_sources is not None else [None] * len(responses)
     resolved: dict[int, _ResolvedSet] = {}
     scores = BatchScores(components={column: [] for column in config.component_columns})

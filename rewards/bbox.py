@@ -11,14 +11,17 @@ Box = tuple[float, float, float, float]
 
 
 def parse_box(text: str) -> Box | None:
-    """Four comma-separated numbers, brackets optional; None if it is anything else or
-    holds a non-finite number (a NaN would otherwise slip through every ``max``)."""
+    """Four comma-separated numbers, brackets optional; None if it is anything else, holds a
+    non-finite number (a NaN would otherwise slip through every ``max``), or is inverted
+    (``x2 < x1`` or ``y2 < y1``: its "area" would be positive and could exceed the hull's)."""
     try:
         x1, y1, x2, y2 = (float(part) for part in text.replace("[", "").replace("]", "").split(","))
     except ValueError:
         return None
     box = (x1, y1, x2, y2)
-    return box if all(math.isfinite(value) for value in box) else None
+    if not all(math.isfinite(value) for value in box) or x2 < x1 or y2 < y1:
+        return None
+    return box
 
 
 def bbox_giou_reward(
@@ -50,4 +53,6 @@ def bbox_giou_reward(
     if iou < giou_penalty_thres:
         hull = max(1e-3, (max(x2g, x2r) - min(x1g, x1r)) * (max(y2g, y2r) - min(y1g, y1r)))
         giou = iou - (hull - union) / hull
+    if not math.isfinite(giou):  # finite coordinates whose areas overflow
+        return 0.0, False
     return giou, giou > 0.5

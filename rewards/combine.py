@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from numbers import Real
 
 RewardFunction = Callable[..., tuple[float, "bool | None"]]
 """``fn(ground_truth, response, **kwargs) -> (reward, correct or None)``."""
@@ -20,16 +21,21 @@ def normalised_weights(
     if not weights:
         raise ValueError("no reward functions given: at least one is needed")
     for label, weight in zip(labels, weights):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        if isinstance(weight, bool) or not isinstance(weight, Real):
             raise ValueError(f"{label}: weight {weight!r} is not a number")
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"{label}: weight {weight!r} must be finite and >= 0")
-    total = math.fsum(weights)
+    try:
+        total = math.fsum(weights)
+    except OverflowError:
+        raise ValueError(
+            f"weights {list(weights)} of {', '.join(labels)} are too large to add up"
+        ) from None
     if total <= 0:
         raise ValueError(
             f"weights {list(weights)} of {', '.join(labels)} sum to 0: one must be positive"
         )
-    return [weight / total for weight in weights]
+    return [float(weight) / total for weight in weights]
 
 
 def combine_scores(

@@ -150,7 +150,8 @@ class MathVerifier:
         reply = self._memo.get(request)
         if reply is None:
             reply = self._ask(request, time_limit + KILL_GRACE)
-            self._memo.put(request, reply)
+            if reply[0] != "error":  # a crashed child says nothing lasting about the sample
+                self._memo.put(request, reply)
         kind, value = reply
         if kind == "score":
             return value

@@ -43,8 +43,10 @@ def resolve_reward(name: str) -> RewardFunction:
         raise UnknownReward(f"unknown reward function {name!r}; known: {known_names()}")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UnknownReward(f"cannot import module {module_name!r} for {name!r}: {error}") from None
+    except Exception as error:  # a user module may fail to import in any way
+        raise UnknownReward(
+            f"cannot import module {module_name!r} for {name!r}: {type(error).__name__}: {error}"
+        ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
         raise UnknownReward(f"module {module_name!r} has no function {attribute!r}")

@@ -10,3 +10,37 @@ def module_dir(tmp_path, monkeypatch):
     """A directory on ``sys.path`` for small modules named as ``"module:function"`` rewards."""
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A real two-process Dask cluster on 127.0.0.1, shared by the tests that only use it."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as session_client,
+    ):
+        yield session_client
+
+
+@pytest.fixture(scope="session")
+def corpus_path(tmp_path_factory):
+    """A small GRPO-shaped corpus written by the shared benchmark generator."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    generator = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_rollouts.py"
+    path = tmp_path_factory.mktemp("corpus") / "rollouts.jsonl"
+    subprocess.run(
+        [sys.executable, str(generator), "--prompts", "40", "--samples", "8", "--out", str(path)],
+        check=True,
+    )
+    return path

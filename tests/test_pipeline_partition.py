@@ -1,0 +1,124 @@
+"""The partition kernel, called directly on pandas frames: no cluster needed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.partition import READ_ERROR, score_partition, scored_meta
+from rewards import combine_reward_functions, format_reward, load_config, math_expression_reward
+
+CONFIG = load_config(
+    {
+        "reward_functions": [
+            {"name": "format", "weight": 0.2},
+            {"name": "math_expr", "weight": 0.8},
+        ],
+        "by_data_source": {"choice": {"reward_functions": [{"name": "exact_alnum", "weight": 1}]}},
+    }
+)
+
+
+def values(column: pd.Series) -> list[object]:
+    """A column as plain Python values, missing ones as None."""
+    return [None if pd.isna(value) else value for value in column.tolist()]
+
+
+def conversation(*assistant_contents: object) -> list[dict[str, object]]:
+    return [{"role": "user", "content": "question"}] + [
+        {"role": "assistant", "content": content} for content in assistant_contents
+    ]
+
+
+def test_scores_every_row_in_order_with_the_reward_functions_results():
+    responses = [
+        "<think>t</think><answer>3/4</answer>",
+        "<answer>0.7</answer>",
+        "no tags, 3/4",
+        "<think>t</think><answer>\\frac{3}{4}</answer>",
+    ]
+    frame = pd.DataFrame(
+        {"id": [4, 3, 2, 1], "ground_truth": ["\\frac{3}{4}"] * 4, "response": responses}
+    )
+
+    scored = score_partition(frame, CONFIG)
+
+    combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
+    assert scored["id"].tolist() == [4, 3, 2, 1]
+    assert scored["reward"].tolist() == [combined("\\frac{3}{4}", r)[0] for r in responses]
+    assert scored["reward"].tolist() == [1.0, 0.75 * 0.2, 0.0, 1.0]
+    assert scored["correct"].tolist() == [True, False, False, True]
+    assert scored["reward_format"].tolist() == [1.0, 0.75, 0.0, 1.0]
+    assert scored["reward_math_expr"].tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert values(scored["extracted_answer"]) == ["3/4", "0.7", None, "\\frac{3}{4}"]
+    assert scored["error"].isna().all()
+
+
+def test_a_message_log_gives_the_concatenated_assistant_contents():
+    frame = pd.DataFrame(
+        {
+            "ground_truth": ["42", "42", "42", "42"],
+            "message_log": [
+                conversation("<think>6*7</think>", "<answer>42</answer>"),
+                [{"role": "user", "content": "no answer from the model"}],
+                conversation(42),
+                '[{"role": "assistant", "content": "<answer>42</answer>"}]',
+            ],
+        }
+    )
+
+    scored = score_partition(frame, CONFIG)
+
+    assert scored["reward"].tolist() == [1.0, 0.0, 0.0, 0.8 + 0.2 * 0.75]
+    assert values(scored["error"]) == [
+        None,
+        "bad input: message_log has no assistant message",
+        "bad input: assistant content is int, not a string",
+        None,
+    ]
+
+
+def test_bad_rows_score_zero_with_their_error_and_never_stop_the_partition():
+    frame = pd.DataFrame(
+        {
+            "ground_truth": [None, "5", "5", 7, "5"],
+            "response": ["<answer>5</answer>", None, "<answer>5</answer>", "<answer>7</answer>", 5],
+            READ_ERROR: [None, None, "bad row: f.jsonl line 3 is not valid JSON", None, None],
+        }
+    )
+
+    scored = score_partition(frame, CONFIG)
+
+    assert READ_ERROR not in scored.columns
+    assert scored["reward"].tolist() == [0.0, 0.0, 0.0, 0.75 * 0.2 + 1.0 * 0.8, 0.0]
+    assert values(scored["error"]) == [
+        "bad input: ground_truth is missing",
+        "bad input: response is missing",
+        "bad row: f.jsonl line 3 is not valid JSON",
+        None,
+        "bad input: response is int, not a string",
+    ]
+
+
+def test_rows_of_a_listed_data_source_use_that_sources_rewards():
+    frame = pd.DataFrame(
+        {
+            "ground_truth": ["B", "B"],
+            "response": ["<answer>(b)</answer>", "<answer>Jupiter</answer>"],
+            "data_source": ["choice", "math"],
+        }
+    )
+
+    scored = score_partition(frame, CONFIG)
+
+    assert scored["reward"].tolist() == [1.0, 0.75 * 0.2 + 0.0 * 0.8]
+    assert values(scored["reward_exact_alnum"]) == [1.0, None]
+    assert values(scored["reward_math_expr"]) == [None, 0.0]
+    assert values(scored["reward_format"]) == [None, 0.75]
+
+
+@pytest.mark.parametrize("rows", [0, 3])
+def test_the_meta_is_exactly_what_the_kernel_returns(rows):
+    frame = pd.DataFrame({"ground_truth": ["1"] * rows, "response": ["<answer>1</answer>"] * rows})
+
+    assert scored_meta(frame, CONFIG).dtypes.equals(score_partition(frame, CONFIG).dtypes)
