@@ -151,9 +151,10 @@ def _read_yaml(path: str) -> Any:
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"config file {path}{line} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"config file {path}{where} is not valid YAML: {problem}") from None
 
 
 def _reward_set(entries: Any, where: str) -> RewardSet:

@@ -392,7 +392,9 @@ def test_an_invalid_yaml_file(tmp_path):
     path.write_text("reward_functions: [\n  - {name: format\n", encoding="utf-8")
     with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert f"config file {path} line 2 is not valid YAML" in str(raised.value)
+    message = str(raised.value)
+    assert message.startswith(f"config file {path} line 2 column ")
+    assert "is not valid YAML: " in message and "\n" not in message
 
 
 @pytest.mark.parametrize(

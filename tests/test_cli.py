@@ -1,0 +1,340 @@
+"""The ``rollscore`` command as a user runs it: exit codes, messages, real clusters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client
+
+from pipeline.cli import main
+from rewards import (
+    bbox_giou_reward,
+    combine_reward_functions,
+    exact_answer_alphanumeric_reward,
+    format_reward,
+    math_expression_reward,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CONFIG_YAML = (
+    "reward_functions:\n  - {name: format, weight: 0.2}\n  - {name: math_expr, weight: 0.8}\n"
+)
+
+
+def rollscore(*arguments: str, **options) -> subprocess.CompletedProcess:
+    """Run the installed command line in a new process."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **options,
+    )
+
+
+def expected_example_rewards(rows: list[dict]) -> list[float]:
+    """The example's rewards computed with the reward functions directly, per data source."""
+    combined = {
+        "choice": combine_reward_functions(
+            [(format_reward, 0.2), (exact_answer_alphanumeric_reward, 0.8)]
+        ),
+        "bbox": combine_reward_functions([(format_reward, 0.2), (bbox_giou_reward, 0.8)]),
+    }
+    default = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
+    rewards = []
+    for row in rows:
+        response = row.get("response")
+        if response is None and "message_log" in row:
+            response = "".join(m["content"] for m in row["message_log"] if m["role"] == "assistant")
+        if not isinstance(row.get("ground_truth"), str) or not isinstance(response, str):
+            rewards.append(0.0)
+            continue
+        rewards.append(combined.get(row["data_source"], default)(row["ground_truth"], response)[0])
+    return rewards
+
+
+def example_rows() -> list[dict]:
+    rows = []
+    for line in (EXAMPLES / "rollouts.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            rows.append({})
+    return rows
+
+
+@pytest.fixture
+def config_file(tmp_path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_YAML)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config_text", "message"),
+    [
+        ("reward_functions: [{name: math_exp, weight: 1}]\n", "unknown reward function 'math_exp'"),
+        ("reward_functions: [{name: format, weight: -1}]\n", "weight -1 must be finite and >= 0"),
+        ("reward_functions: []\n", "must be a non-empty list"),
+        ("reward_functions: [{name: format, weight: 1}\n", "is not valid YAML"),
+    ],
+)
+def test_a_bad_config_exits_2_with_one_line_before_any_work(tmp_path, capsys, config_text, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text)
+
+    code = main(
+        [
+            "score",
+            str(EXAMPLES / "rollouts.jsonl"),
+            "--config",
+            str(config),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith("rollscore: error: ") and message in error
+    assert len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda tmp: tmp / "missing.jsonl", "no such file or directory"),
+        (lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt", "unknown format"),
+        (lambda tmp: tmp, "no .json, .jsonl, .ndjson, .parquet files found"),
+    ],
+)
+def test_an_unreadable_input_exits_2_with_one_line(
+    tmp_path, capsys, config_file, make_input, message
+):
+    given = make_input(tmp_path)
+
+    code = main(
+        ["score", str(given), "--config", str(config_file), "--output", str(tmp_path / "out")]
+    )
+
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_missing_config_file_exits_2(tmp_path, capsys):
+    code = main(
+        [
+            "score",
+            str(EXAMPLES / "rollouts.jsonl"),
+            "--config",
+            str(tmp_path / "nope.yaml"),
+            "--output",
+            str(tmp_path / "o"),
+        ]
+    )
+
+    assert code == 2
+    assert "cannot read config file" in capsys.readouterr().err
+
+
+def test_metrics_of_a_folder_that_is_not_a_scored_dataset_exits_2(tmp_path, capsys):
+    assert main(["metrics", str(tmp_path)]) == 2
+    assert "is not a scored dataset" in capsys.readouterr().err
+
+
+def test_the_example_scores_on_a_local_cluster_with_a_summary_and_a_performance_report(tmp_path):
+    out = tmp_path / "out"
+    report = tmp_path / "performance.html"
+
+    done = rollscore(
+        "score",
+        str(EXAMPLES / "rollouts.jsonl"),
+        "--config",
+        str(EXAMPLES / "config.yaml"),
+        "--output",
+        str(out),
+        "--workers",
+        "1",
+        "--performance-report",
+        str(report),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Dask dashboard: http://127.0.0.1:" in done.stderr
+    assert "partitions" in done.stderr  # the progress line
+    summary = done.stdout.splitlines()
+    assert summary[0].split() == [
+        "data",
+        "source",
+        "rows",
+        "errors",
+        "timeouts",
+        "accuracy",
+        "correct",
+        "pass@1",
+    ]
+    assert summary[-2].split()[:3] == ["all", "27", "2"]
+    scores = pd.read_parquet(out / "scores")
+    assert scores["reward"].tolist() == expected_example_rewards(example_rows())
+    assert scores["error"].notna().sum() == 2
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
+
+    again = rollscore(
+        "score",
+        str(EXAMPLES / "rollouts.jsonl"),
+        "--config",
+        str(EXAMPLES / "config.yaml"),
+        "--output",
+        str(out),
+    )
+    assert again.returncode == 2
+    assert (
+        again.stderr.strip() == f"rollscore: error: output {out} already holds results: "
+        "use --resume, --overwrite or a new folder"
+    )
+
+    metrics_before = json.loads((out / "metrics.json").read_text())
+    recomputed = rollscore("metrics", str(out), "--workers", "1")
+    assert recomputed.returncode == 0, recomputed.stderr
+    assert json.loads((out / "metrics.json").read_text()) == metrics_before
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped after."""
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = shutil.which("dask") or pytest.fail("the dask command is not installed")
+    started = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            started.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(started):
+            process.send_signal(signal.SIGINT)
+        for process in reversed(started):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_the_cli_on_an_existing_scheduler_scores_row_by_row_and_leaves_the_cluster_up(
+    dask_processes, corpus_path, config_file, tmp_path
+):
+    rows = [json.loads(line) for line in corpus_path.read_text().splitlines()]
+
+    done = rollscore(
+        "score",
+        str(corpus_path),
+        "--config",
+        str(config_file),
+        "--output",
+        str(tmp_path / "out"),
+        "--scheduler",
+        dask_processes,
+        "--partition-rows",
+        "40",
+    )
+
+    assert done.returncode == 0, done.stderr
+    scores = pd.read_parquet(tmp_path / "out" / "scores")
+    combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
+    assert scores["id"].tolist() == [row["id"] for row in rows]
+    assert scores["reward"].tolist() == [
+        combined(row["ground_truth"], row["response"])[0] for row in rows
+    ]
+    assert scores["correct"].tolist() == [
+        combined(row["ground_truth"], row["response"])[1] for row in rows
+    ]
+    with Client(dask_processes) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_an_interrupted_run_resumes_and_holds_each_row_once(
+    dask_processes, corpus_path, config_file, tmp_path
+):
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "score",
+        str(corpus_path),
+        "--config",
+        str(config_file),
+        "--output",
+        str(out),
+        "--scheduler",
+        dask_processes,
+        "--partition-rows",
+        "8",
+    ]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "scores").glob("part-*.parquet"))) < 3:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=120)
+    written = len(list((out / "scores").glob("part-*.parquet")))
+
+    assert first.returncode == 130, stderr
+    assert "--resume" in stderr
+    assert 3 <= written < 40
+
+    resumed = rollscore(*command[3:], "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr
+    scores = pd.read_parquet(out / "scores")
+    ids = [json.loads(line)["id"] for line in corpus_path.read_text().splitlines()]
+    assert scores["id"].tolist() == ids
+    assert json.loads((out / "run.json").read_text())["finished"] is True
