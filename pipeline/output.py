@@ -94,6 +94,7 @@ def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, in
     # without pandas' metadata, readers get plain pandas dtypes rather than ArrowDtype ones
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     table = table.replace_schema_metadata(None)
+    fs.makedirs(folder, exist_ok=True)
     with fs.open(temporary, "wb") as handle:
         pq.write_table(table, handle)
     fs.mv(temporary, path)

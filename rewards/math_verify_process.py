@@ -17,6 +17,8 @@ import time
 from functools import lru_cache
 from multiprocessing.connection import Connection
 
+from rewards import two_stage_parsing
+
 Reply = tuple[str, "float | str | None"]
 
 
@@ -98,6 +100,7 @@ def main(read_fd: int, write_fd: int) -> None:
     replies = Connection(write_fd, readable=False)
     import math_verify  # noqa: F401 - imported before "ready" so the first sample pays nothing
 
+    two_stage_parsing.install()
     signal.signal(signal.SIGALRM, _raise_timeout)
     replies.send(("ready", os.getpid()))
     while True:
