@@ -86,9 +86,8 @@ def main() -> int:
         seconds = time.perf_counter() - started
         summary = run.stdout.read()
     print(summary)
-    print(
-        f"{rows:,} rows in {corpus.name} ({-(-rows // ROW_GROUP)} row groups of {ROW_GROUP:,}), {args.workers} workers"
-    )
+    groups = -(-rows // ROW_GROUP)
+    print(f"{rows:,} rows in {groups} row groups of {ROW_GROUP:,}, {args.workers} workers")
     print(f"run: {seconds:.0f} s, {rows / seconds:,.0f} rows/s, exit {run.returncode}")
     print(f"peak resident memory of the process tree: {peak / 2**30:.2f} GiB")
     return run.returncode
