@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from distributed import Client, as_completed, get_client
 
+from pipeline.cluster import worker_count
 from pipeline.metrics import dataset_metrics
 from pipeline.output import (
     MANIFEST,
@@ -101,8 +102,7 @@ def run_job(
         plan = InputPlan.from_json(job.manifest["plan"])
         previous_seconds = job.manifest.get("seconds", 0.0)
     else:
-        workers = max(1, sum(client.nthreads().values()))
-        plan = plan_inputs(job.files, client, partition_rows, workers)
+        plan = plan_inputs(job.files, client, partition_rows, worker_count(client))
         previous_seconds = 0.0
         _write_manifest(job, plan, finished=False, seconds=0.0)
     todo = sorted(set(range(len(plan.blocks))) - job.output.finished_parts())

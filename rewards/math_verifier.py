@@ -162,14 +162,22 @@ class MathVerifier:
         return 0.0
 
     def _ask(self, request: tuple, hard_limit: float) -> tuple[str, float | str | None]:
+        """Ask a child; if it died without timing out (killed from outside, say), ask a fresh
+        one once more."""
+        reply, died = self._ask_once(request, hard_limit)
+        if died and reply[0] == "error":
+            reply, _ = self._ask_once(request, hard_limit)
+        return reply
+
+    def _ask_once(self, request: tuple, hard_limit: float) -> tuple[tuple, bool]:
         child = self._checkout()
         reply = child.ask(request, hard_limit)
         if child.alive:
             self._checkin(child)
-        else:
-            child.close()
-            self._checkin(_Child())  # start the replacement now, so it is warm when needed
-        return reply
+            return reply, False
+        child.close()
+        self._checkin(_Child())  # start the replacement now, so it is warm when needed
+        return reply, True
 
     def _checkout(self) -> _Child:
         with self._lock:
