@@ -1,0 +1,138 @@
+"""Benchmark of the training adapter's ``VLMEnvironment.step`` on a warm local Dask cluster.
+
+(a) latency: the median wall time of ``step`` on a batch with a format-only config;
+(b) throughput: rows per second of ``step`` over a whole rollout corpus with format 0.2 +
+math_expr 0.8, in batches, against the offline pipeline (``pipeline.run.score_rollouts``) on
+the same rows and the same cluster. The steps' rows are read before the clock starts, as a
+trainer holds its batch in memory; the pipeline's time is its whole run (reading the JSONL,
+scoring, writing Parquet and metrics). Workers are restarted before each throughput run, so
+neither inherits the other's math-verify memo; both start with a warm math-verify process.
+
+Make the corpus, then run::
+
+    python /work/shared/bench/make_rollouts.py --prompts 500 --samples 8 --out /tmp/rollouts.jsonl
+    python bench/bench_step.py --rollouts /tmp/rollouts.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from distributed import Client, LocalCluster
+
+from pipeline.run import score_rollouts
+from rewards.math_answers import math_verify_func
+
+FORMAT_ONLY = {"reward_functions": [{"name": "format", "weight": 1.0}]}
+FORMAT_AND_MATH = {
+    "reward_functions": [
+        {"name": "format", "weight": 0.2},
+        {"name": "math_expr", "weight": 0.8},
+    ]
+}
+
+Conversation = list[dict[str, str]]
+
+
+def read_samples(path: str) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    """Each rollout row as a step's input: a user/assistant conversation and its metadata."""
+    conversations, metadata = [], []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            conversations.append(
+                [
+                    {"role": "user", "content": row["prompt"]},
+                    {"role": "assistant", "content": row["response"]},
+                ]
+            )
+            metadata.append(
+                {"ground_truth": row["ground_truth"], "data_source": row["data_source"]}
+            )
+    return conversations, metadata
+
+
+def step_latency(
+    client: Client,
+    conversations: list[Conversation],
+    metadata: list[dict],
+    batch: int,
+    repeats: int,
+) -> list[float]:
+    """Wall seconds of each of ``repeats`` steps, after three untimed ones. Each step scores
+    another window of ``batch`` rows, as in training, so no step can reuse an earlier result."""
+    from env import VLMEnvironment  # see main(): kept out of the workers
+
+    starts = [(97 * index) % (len(conversations) - batch + 1) for index in range(repeats + 3)]
+    seconds = []
+    with VLMEnvironment(FORMAT_ONLY, client) as env:
+        for start in starts:
+            began = time.perf_counter()
+            env.step(conversations[start : start + batch], metadata[start : start + batch])
+            seconds.append(time.perf_counter() - began)
+    return seconds[3:]
+
+
+def step_throughput(
+    client: Client, conversations: list[Conversation], metadata: list[dict], batch: int
+) -> float:
+    """Rows per second of ``step`` over every row, ``batch`` rows at a time."""
+    from env import VLMEnvironment  # see main(): kept out of the workers
+
+    with VLMEnvironment(FORMAT_AND_MATH, client) as env:
+        started = time.perf_counter()
+        for start in range(0, len(conversations), batch):
+            env.step(conversations[start : start + batch], metadata[start : start + batch])
+        return len(conversations) / (time.perf_counter() - started)
+
+
+def pipeline_throughput(client: Client, path: str) -> float:
+    """Rows per second of the offline pipeline scoring the rollout file into Parquet."""
+    client.run(math_verify_func, ["\\boxed{1}"], ["\\boxed{1}"])
+    with tempfile.TemporaryDirectory() as output:
+        started = time.perf_counter()
+        result = score_rollouts([path], FORMAT_AND_MATH, f"{output}/scores", client=client)
+        return result.rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts", required=True, help="a JSONL corpus from make_rollouts.py")
+    parser.add_argument("--workers", type=int, default=2, help="single-threaded worker processes")
+    parser.add_argument("--batch", type=int, default=1024, help="samples per step")
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps for the latency")
+    args = parser.parse_args()
+    conversations, metadata = read_samples(args.rollouts)
+    # The workers import this script when they start. It imports ``env``, and torch with it,
+    # only inside the functions that use it: ``client.restart()`` of workers that imported
+    # torch now and then never gets them back.
+    with (
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        seconds = step_latency(client, conversations, metadata, args.batch, args.repeats)
+        client.restart()
+        step_rate = step_throughput(client, conversations, metadata, args.batch)
+        client.restart()
+        pipeline_rate = pipeline_throughput(client, args.rollouts)
+    milliseconds = sorted(1000 * value for value in seconds)
+    print(f"workers: {args.workers}, rows: {len(conversations)}, batch: {args.batch}")
+    print(
+        f"(a) step latency, format only, {args.batch} samples, {args.repeats} steps: "
+        f"median {statistics.median(milliseconds):.1f} ms, "
+        f"min {milliseconds[0]:.1f} ms, max {milliseconds[-1]:.1f} ms"
+    )
+    print(f"(b) step throughput, format 0.2 + math_expr 0.8: {step_rate:,.0f} rows/s")
+    print(f"    offline pipeline throughput, same rows:   {pipeline_rate:,.0f} rows/s")
+    print(f"    step / pipeline: {step_rate / pipeline_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The metrics of a global rollout batch: NeMo-RL's set, plus the fraction correct and the
+unbiased pass@k, overall and per data source.
+
+A sample is *correct* when the batch's ``correct`` entry (a boolean tensor or list, for example
+built from the step's observations) says so and the sample ended properly. Without that entry a
+sample is correct when its masked reward is exactly 1, the seed's own notion of a correct
+solution (``correct_solution_generation_lengths``); with a partial-credit reward such as
+``format`` that undercounts, so pass ``correct`` when it matters. The unbiased pass@k counts
+correct samples; the seed's ``pass@samples_per_prompt`` counts samples with a reward above 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from typing import Any
+
+import torch
+
+from pipeline.metrics import NO_SOURCE
+from pipeline.pass_at_k import k_values, mean_pass_at_k
+
+Metrics = dict[str, float | int]
+
+
+def global_post_process_and_metrics(
+    batch: MutableMapping[str, Any],
+) -> tuple[MutableMapping[str, Any], Metrics]:
+    """Mask the rewards of samples that did not end properly (``rewards * is_end``, written
+    back into ``batch``) and compute the batch's metrics; returns ``(batch, metrics)``."""
+    if not batch:
+        return batch, _empty_metrics()
+    rewards = batch["rewards"] * batch["is_end"]
+    batch["rewards"] = rewards
+    samples = rewards.numel()
+    if samples == 0:
+        return batch, _empty_metrics()
+    rewards = rewards.double()
+    ended = batch["is_end"].bool()
+    correct = _correct(batch, rewards, ended)
+    prompts = _group_ids(batch["text"], samples, "text", rewards.device)
+    generation = batch["generation_lengths"].double()
+    prompt_lengths = batch["prompt_lengths"].double()
+    solved = rewards == 1
+    metrics: Metrics = {
+        "accuracy": rewards.mean().item(),
+        "pass@samples_per_prompt": _fraction_of_groups_with(prompts, rewards > 0),
+        "fraction_of_samples_properly_ended": ended.double().mean().item(),
+        "num_problems_in_batch": samples,
+        "generation_lengths": generation.mean().item(),
+        "prompt_lengths": prompt_lengths.mean().item(),
+        "correct_solution_generation_lengths": (
+            (generation - prompt_lengths)[solved].mean().item() if bool(solved.any()) else 0
+        ),
+        "fraction_correct": correct.double().mean().item(),
+        **_pass_at_ks(prompts, correct),
+    }
+    if "data_source" in batch:
+        metrics.update(_by_data_source(batch["data_source"], rewards, correct, prompts))
+    return batch, metrics
+
+
+def _empty_metrics() -> Metrics:
+    """The metrics of a batch without samples: zeros, so logging never has to special-case it."""
+    return {
+        "accuracy": 0.0,
+        "pass@samples_per_prompt": 0.0,
+        "fraction_of_samples_properly_ended": 0.0,
+        "num_problems_in_batch": 0,
+        "generation_lengths": 0.0,
+        "prompt_lengths": 0.0,
+        "correct_solution_generation_lengths": 0,
+        "fraction_correct": 0.0,
+    }
+
+
+def _correct(
+    batch: MutableMapping[str, Any], rewards: torch.Tensor, ended: torch.Tensor
+) -> torch.Tensor:
+    """Which samples are correct (see the module's docstring), as a boolean tensor."""
+    if "correct" in batch:
+        return torch.as_tensor(batch["correct"], device=ended.device).bool() & ended
+    return rewards == 1
+
+
+def _group_ids(
+    keys: torch.Tensor | Sequence[Any], samples: int, name: str, device: torch.device
+) -> torch.Tensor:
+    """Each sample's group (0, 1, ...; equal keys share one): keys are the rows of a tensor
+    (for example padded prompt token ids) or the items of a list (for example prompt text)."""
+    if isinstance(keys, torch.Tensor):
+        ids = torch.unique(keys, dim=0, return_inverse=True)[1]
+    else:
+        index: dict[Any, int] = {}
+        ids = torch.tensor([index.setdefault(key, len(index)) for key in keys], dtype=torch.long)
+    if len(ids) != samples:
+        raise ValueError(f"batch[{name!r}] has {len(ids)} entries for {samples} samples")
+    return ids.to(device)
+
+
+def _fraction_of_groups_with(groups: torch.Tensor, flags: torch.Tensor) -> float:
+    """The fraction of the groups present that hold at least one flagged sample."""
+    present = torch.bincount(groups) > 0
+    hits = torch.bincount(groups, weights=flags.double())
+    return (hits[present] > 0).double().mean().item()
+
+
+def _pass_at_ks(groups: torch.Tensor, correct: torch.Tensor) -> Metrics:
+    """The unbiased pass@k for k = 1, 2, 4, ... up to the most samples of one prompt, each
+    averaged over the prompts with at least k samples."""
+    samples = torch.bincount(groups).tolist()
+    solved = torch.bincount(groups, weights=correct.double()).round().long().tolist()
+    counts = [(n, c) for n, c in zip(samples, solved) if n > 0]
+    metrics: Metrics = {}
+    for k in k_values(max(n for n, _ in counts)):
+        total, prompts = mean_pass_at_k(counts, k)
+        metrics[f"pass@{k}"] = total / prompts
+    return metrics
+
+
+def _by_data_source(
+    data_sources: Sequence[object],
+    rewards: torch.Tensor,
+    correct: torch.Tensor,
+    prompts: torch.Tensor,
+) -> Metrics:
+    """Accuracy, fraction correct and pass@k of each data source, as ``"<source>/<metric>"``."""
+    names = [source if isinstance(source, str) else NO_SOURCE for source in data_sources]
+    sources = _group_ids(names, len(rewards), "data_source", rewards.device)
+    metrics: Metrics = {}
+    for index, name in enumerate(dict.fromkeys(names)):
+        mask = sources == index
+        metrics[f"{name}/num_problems_in_batch"] = int(mask.sum())
+        metrics[f"{name}/accuracy"] = rewards[mask].mean().item()
+        metrics[f"{name}/fraction_correct"] = correct[mask].double().mean().item()
+        for key, value in _pass_at_ks(prompts[mask], correct[mask]).items():
+            metrics[f"{name}/{key}"] = value
+    return metrics

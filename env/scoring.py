@@ -1,0 +1,63 @@
+"""Scoring a step's frame on a Dask cluster: a Dask dataframe of pickled partitions, mapped
+with the offline pipeline's partition kernel, one task per partition.
+
+Each partition travels as one pickled buffer (a ``uint8`` array) read back by ``pickle.loads``
+through ``dd.from_map``. On a batch of 1024 conversations (1 MB) that makes a step about
+15 ms faster than ``dd.from_pandas`` (about 37 ms against 52 ms on two workers): the graph's
+name comes from hashing each buffer instead of pickling and unpickling the whole batch twice,
+the scheduler passes the buffers on without unpickling the conversations in them, and reading
+a partition fuses with scoring it instead of being a task of its own, which saves a scheduler
+round trip per partition. The buffers are part of the graph, so a partition whose worker dies
+is scored again on another worker.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import Client
+
+from pipeline.partition import score_partition
+from rewards import ScoringConfig
+
+STEP_COLUMNS = ["reward", "correct", "extracted_answer"]
+"""The kernel's output columns a step uses; only these travel back from the workers."""
+
+
+def pickled_partitions(frame: pd.DataFrame, count: int) -> list[np.ndarray]:
+    """The frame cut into at most ``count`` runs of consecutive rows (as ``dd.from_pandas``
+    with ``sort=False`` cuts it), each pickled into one buffer."""
+    size = math.ceil(len(frame) / count)
+    return [
+        np.frombuffer(pickle.dumps(frame.iloc[start : start + size], protocol=5), dtype=np.uint8)
+        for start in range(0, len(frame), size)
+    ]
+
+
+def score_frame(
+    client: Client,
+    frame: pd.DataFrame,
+    config: ScoringConfig,
+    partitions: int,
+    meta: pd.DataFrame,
+) -> pd.DataFrame:
+    """The step columns of the kernel's scores of a non-empty ``frame``, in row order, computed
+    on ``client``'s cluster in ``partitions`` partitions; ``meta`` is the kernel's exact output."""
+    # The kernel gets the values as given: no conversion of strings to Arrow on the way.
+    with dask.config.set({"dataframe.convert-string": False}):
+        rollouts = dd.from_map(
+            pickle.loads,
+            pickled_partitions(frame, partitions),
+            meta=frame.iloc[:0],
+            label="step-input",
+        )
+    scored = rollouts.map_partitions(score_partition, config, meta=meta, token="score-step")
+    # One future per partition, gathered straight from the workers: computing the collection
+    # itself would add a task that first concatenates them on one worker.
+    futures = client.compute(scored[STEP_COLUMNS].to_delayed())
+    return pd.concat(client.gather(futures))

@@ -1,0 +1,69 @@
+"""A ``VLMEnvironment`` that owns its cluster: how it starts it, warms it, and closes it."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import pytest
+from distributed import Client
+
+import env.environment
+from env import VLMEnvironment
+from rewards import ConfigError
+
+CONFIG = {
+    "num_workers": 2,
+    "reward_functions": [
+        {"name": "format", "weight": 0.2},
+        {"name": "math_expr", "weight": 0.8},
+    ],
+}
+SAMPLES = [
+    [{"role": "user", "content": "1 + 1?"}, {"role": "assistant", "content": "<answer>2</answer>"}],
+    [{"role": "user", "content": "2 + 2?"}, {"role": "assistant", "content": "<answer>5</answer>"}],
+]
+METADATA = [{"ground_truth": "2"}, {"ground_truth": "4"}]
+
+
+def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
+    with VLMEnvironment(CONFIG) as environment:
+        workers = environment.client.scheduler_info()["workers"]
+        address = environment.client.scheduler.address
+        pids = environment.client.run(os.getpid)
+        result = environment.step(SAMPLES, METADATA)
+
+        assert len(workers) == 2
+        assert all(info["nthreads"] == 1 for info in workers.values())
+        assert all(worker.startswith("tcp://127.0.0.1:") for worker in workers)
+        assert address.startswith("tcp://127.0.0.1:")
+        assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+        for pid in pids.values():  # each worker already runs its math-verify process
+            children = psutil.Process(pid).children()
+            assert any("rewards.math_verify_process" in c.cmdline() for c in children)
+        assert result.rewards.tolist() == pytest.approx([0.95, 0.15])
+
+    with pytest.raises(OSError):
+        Client(address, timeout="2s")
+    environment.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        environment.step(SAMPLES, METADATA)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"reward_functions": [{"name": "no_such_reward", "weight": 1.0}]},
+        {"reward_functions": [{"name": "format", "weight": -1.0}]},
+        {"reward_functions": []},
+        {"num_workers": 0, "reward_functions": [{"name": "format", "weight": 1.0}]},
+    ],
+)
+def test_a_bad_config_raises_before_any_cluster_starts(config, monkeypatch):
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a bad config")
+
+    monkeypatch.setattr(env.environment, "LocalCluster", no_cluster)
+
+    with pytest.raises(ConfigError):
+        VLMEnvironment(config)
