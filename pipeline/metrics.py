@@ -4,10 +4,10 @@ only those small tables reach the client.
 
 The seed's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
 ``fraction_of_samples_properly_ended``, ``num_problems_in_batch``, mean ``generation_lengths``
-and ``prompt_lengths``, ``correct_solution_generation_lengths``) plus the fraction correct,
-each component's mean, error and timeout counts, and the unbiased pass@k. A missing
-``is_end`` counts as ended. Prompts are told apart by the ``prompt`` column; without one each
-row is its own prompt.
+and ``prompt_lengths``, ``correct_solution_generation_lengths``) plus the fraction correct
+(correct and properly ended), each component's mean, error and timeout counts, and the
+unbiased pass@k. A missing ``is_end`` counts as ended. Prompts are told apart by the
+``prompt`` column; without one each row is its own prompt.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
         "source": _source(frame),
         "rows": pd.Series(1, index=frame.index),
         "reward": reward,
-        "correct": correct.astype(int),
+        "correct": (correct & _ended(frame)).astype(int),
         "ended": _ended(frame).astype(int),
         "generation_length": generation.fillna(0.0),
         "generation_length_count": generation.notna().astype(int),

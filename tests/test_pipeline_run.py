@@ -71,7 +71,8 @@ def test_metrics_json_holds_the_seed_metrics_and_pass_at_k_of_the_dataset(
     masked = scores["reward"] * scores["is_end"]
     assert metrics["rows"] == metrics["num_problems_in_batch"] == 320
     assert metrics["accuracy"] == pytest.approx(masked.mean())
-    assert metrics["fraction_correct"] == pytest.approx(scores["correct"].mean())
+    correct_and_ended = scores["correct"] & scores["is_end"]
+    assert metrics["fraction_correct"] == pytest.approx(correct_and_ended.mean())
     assert metrics["fraction_of_samples_properly_ended"] == pytest.approx(scores["is_end"].mean())
     assert metrics["generation_lengths"] == pytest.approx(scores["generation_length"].mean())
     solved = scores[masked == 1]
@@ -94,7 +95,9 @@ def test_metrics_json_holds_the_seed_metrics_and_pass_at_k_of_the_dataset(
     math_rows = scores[scores["data_source"] == "synthetic_math"]
     by_source = metrics["by_data_source"]["synthetic_math"]
     assert by_source["rows"] == len(math_rows)
-    assert by_source["fraction_correct"] == pytest.approx(math_rows["correct"].mean())
+    assert by_source["fraction_correct"] == pytest.approx(
+        (math_rows["correct"] & math_rows["is_end"]).mean()
+    )
     assert sum(source["rows"] for source in metrics["by_data_source"].values()) == 320
 
 
