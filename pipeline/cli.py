@@ -2,8 +2,9 @@
 
     rollscore score INPUT... --config CFG.yaml --output OUTDIR [--scheduler ADDR]
         [--workers N] [--partition-rows N] [--performance-report FILE.html]
-        [--resume | --overwrite]
+        [--resume | --overwrite] [--report]
     rollscore metrics OUTDIR [--scheduler ADDR] [--workers N]
+    rollscore report OUTDIR [--output FILE.html] [--scheduler ADDR] [--workers N]
 
 Exit 0 on success (bad rows included), 2 with one line on stderr for a mistake a user can
 make (config, inputs, output folder, scheduler address), 130 when interrupted.
@@ -22,6 +23,8 @@ from pipeline.cluster import scoring_client
 from pipeline.metrics import dataset_metrics
 from pipeline.output import MANIFEST, METRICS, OutputDir, OutputExists
 from pipeline.plan import InputError
+from pipeline.report import REPORT, write_report
+from pipeline.report_data import scored_columns
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table
 from rewards.config import ConfigError
@@ -59,9 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--performance-report", metavar="FILE.html", help="save Dask's performance report"
     )
+    score.add_argument(
+        "--report", action="store_true", help=f"write OUTDIR/{REPORT} at the end of the run"
+    )
     metrics = commands.add_parser("metrics", help="recompute metrics.json of a scored dataset")
     metrics.add_argument("output", metavar="OUTDIR", help="a folder written by 'rollscore score'")
-    for command in (score, metrics):
+    report = commands.add_parser("report", help="write an HTML report of a scored dataset")
+    report.add_argument("output", metavar="OUTDIR", help="a folder written by 'rollscore score'")
+    report.add_argument(
+        "--output", dest="html", metavar="FILE.html", help=f"where (default: OUTDIR/{REPORT})"
+    )
+    for command in (score, metrics, report):
         command.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
         command.add_argument(
             "--workers", type=_positive_int, help="local worker processes (default: one per core)"
@@ -95,8 +106,11 @@ def _score(arguments: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
+        page = write_report(job.output.url, client=client) if arguments.report else None
     print(summary_table(result.metrics))
     print(f"{result.rows:,} rows scored into {result.output} in {result.seconds:.1f} s")
+    if page:
+        print(f"report written to {page}")
     return 0
 
 
@@ -117,9 +131,18 @@ def _metrics(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _report(arguments: argparse.Namespace) -> int:
+    scored_columns(arguments.output)
+    with scoring_client(arguments.scheduler, arguments.workers) as client:
+        _announce(client)
+        page = write_report(arguments.output, arguments.html, client)
+    print(f"report written to {page}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    command = {"score": _score, "metrics": _metrics}[arguments.command]
+    command = {"score": _score, "metrics": _metrics, "report": _report}[arguments.command]
     try:
         return command(arguments)
     except (*USER_ERRORS, OSError) as error:  # OSError: an unreachable scheduler or folder

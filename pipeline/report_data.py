@@ -1,0 +1,476 @@
+"""The numbers behind the report of a scored dataset, from Dask reductions.
+
+Two scans of the dataset, each reading only the columns it needs. The first computes the
+metrics with :mod:`pipeline.metrics`' reductions, each numeric column's range per data source
+(to fix histogram bins) and a bounded sample of error and wrong-answer rows; the second counts
+values in those fixed bins per partition. Workers send only small tables to the client, so
+the report of any number of rows fits in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import dask.dataframe as dd
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from distributed import Client, get_client
+from fsspec.core import url_to_fs
+
+from pipeline.metrics import (
+    ERROR_KINDS,
+    _ended,
+    _flags,
+    _numbers,
+    _source,
+    _texts,
+    assemble_metrics,
+    component_columns,
+    partition_sums,
+    pass_partials,
+    prompt_outcomes,
+)
+from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name
+from pipeline.plan import InputError
+from pipeline.responses import BadRow, response_from_message_log
+
+SCORED_COLUMNS = ("reward", "correct", "error")
+"""Columns every scored part has; a dataset without them is not one."""
+METRIC_COLUMNS = ("data_source", "prompt", "is_end", "prompt_length", "generation_length")
+SAMPLE_COLUMNS = ("id", "ground_truth", "extracted_answer", "response", "message_log")
+SAMPLE_LIMITS = {"error": 5, "wrong": 8}
+"""Example rows kept per error kind, and wrong answers kept per data source."""
+TEXT_LIMIT = 240
+"""Characters kept of each text of an example row."""
+REWARD_BINS = 20
+LENGTH_BINS = 30
+SPLIT_EVERY = 8
+"""Partitions' samples merged at once in the sample reduction tree."""
+GENERATION_LENGTH = "generation_length"
+RESPONSE_CHARS = "response_chars"
+LENGTH = "length"
+OTHER_ERRORS = "other"
+
+_RANGES_META = pd.DataFrame(
+    {
+        "source": pd.Series(dtype=object),
+        "column": pd.Series(dtype=object),
+        "count": pd.Series(dtype="int64"),
+        "min": pd.Series(dtype="float64"),
+        "max": pd.Series(dtype="float64"),
+    }
+)
+_HISTOGRAM_META = pd.DataFrame(
+    {
+        "source": pd.Series(dtype=object),
+        "column": pd.Series(dtype=object),
+        "bin": pd.Series(dtype="int64"),
+        "count": pd.Series(dtype="int64"),
+    }
+)
+_SAMPLE_TEXTS = ("id", "ground_truth", "extracted_answer", "response", "error")
+_SAMPLE_META = pd.DataFrame(
+    {
+        "section": pd.Series(dtype=object),
+        "group": pd.Series(dtype=object),
+        "key": pd.Series(dtype="uint64"),
+        "data_source": pd.Series(dtype=object),
+        **{name: pd.Series(dtype=object) for name in _SAMPLE_TEXTS},
+        "reward": pd.Series(dtype="float64"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts in fixed bins, as ``numpy.histogram`` gives them: ``counts[i]`` values in
+    ``[edges[i], edges[i + 1])``, the last bin closed."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        """How many values the histogram counts."""
+        return sum(self.counts)
+
+
+@dataclass(frozen=True)
+class ExampleRow:
+    """One row shown as an example, each text cut to ``TEXT_LIMIT`` characters."""
+
+    data_source: str
+    id: str | None
+    ground_truth: str | None
+    extracted_answer: str | None
+    response: str | None
+    reward: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What the report shows of one data source."""
+
+    name: str
+    rows: int
+    correct: int
+    """Rows flagged correct and properly ended, as the metrics count them."""
+    metrics: dict[str, Any]
+    """This source's entry of the metrics' ``by_data_source``."""
+    rewards: dict[str, Histogram]
+    """``reward`` and each ``reward_<name>`` column that has values in this source."""
+    length_correct: Histogram | None
+    length_incorrect: Histogram | None
+    wrong_answers: tuple[ExampleRow, ...]
+    """A hashed sample of the rows flagged incorrect, without an error."""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report of a scored dataset shows; small whatever the dataset's size."""
+
+    outdir: str
+    metrics: dict[str, Any]
+    """As :func:`pipeline.metrics.dataset_metrics` computes them from the scored rows."""
+    seconds: float | None
+    """The run's time, from ``metrics.json`` or ``run.json``; None when neither says."""
+    length_label: str
+    """What the length histograms count: generation length, else response characters."""
+    sources: tuple[SourceReport, ...]
+    error_counts: dict[str, int]
+    """Errors per kind (the text before ':'), ``other`` for any other prefix."""
+    error_examples: dict[str, tuple[ExampleRow, ...]]
+
+
+def scored_columns(outdir: str) -> list[str]:
+    """The columns of the scored dataset in ``outdir``; raises :class:`InputError` when the
+    folder is missing or holds no scored parts."""
+    fs, root = url_to_fs(outdir)
+    if not fs.isdir(root):
+        raise InputError(f"{outdir} does not exist or is not a folder")
+    output = OutputDir(outdir)
+    parts = sorted(output.finished_parts())
+    if not parts:
+        raise InputError(f"{outdir} is not a scored dataset: no {SCORES}/part-*.parquet in it")
+    first = f"{SCORES}/{part_name(parts[0])}"
+    try:
+        with fsspec.open(output.path(first), "rb") as handle:
+            names = pq.read_schema(handle).names
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"{outdir}: {first} is not a readable Parquet file ({error})") from None
+    missing = [name for name in SCORED_COLUMNS if name not in names]
+    if missing:
+        raise InputError(
+            f"{outdir} is not a scored dataset: {first} has no {', '.join(missing)} column"
+        )
+    return names
+
+
+def _cut(value: object) -> str | None:
+    """A value's text cut to ``TEXT_LIMIT`` characters; None when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+def _error_kind(error: str) -> str:
+    """The kind of an error: its text before ':' when a known kind, else ``other``."""
+    kind = error.split(":", 1)[0]
+    return kind if kind in ERROR_KINDS else OTHER_ERRORS
+
+
+def response_texts(frame: pd.DataFrame) -> pd.Series:
+    """Each row's response: its ``response`` string, else its message log's assistant
+    content, else None."""
+    if "response" in frame.columns:
+        responses = _texts(frame["response"])
+    else:
+        responses = pd.Series(None, index=frame.index, dtype=object)
+    if "message_log" in frame.columns:
+        for position, message_log in enumerate(frame["message_log"].tolist()):
+            if responses.iat[position] is None and message_log is not None:
+                with contextlib.suppress(BadRow):
+                    responses.iat[position] = response_from_message_log(message_log)
+    return responses
+
+
+def _lengths(frame: pd.DataFrame, length_column: str) -> pd.Series:
+    """Each row's length: its generation length, or its response's characters."""
+    if length_column == GENERATION_LENGTH:
+        return _numbers(frame, GENERATION_LENGTH)
+    return response_texts(frame).str.len().astype(float)
+
+
+def _value_columns(frame: pd.DataFrame) -> list[str]:
+    return ["reward", *component_columns(frame.columns)]
+
+
+def partition_ranges(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per data source and numeric column of one partition: the count, min and max of its
+    finite values, from which the histograms' bins are fixed."""
+    columns = {name: _numbers(frame, name) for name in _value_columns(frame)}
+    columns[GENERATION_LENGTH] = _numbers(frame, GENERATION_LENGTH)
+    columns[RESPONSE_CHARS] = _lengths(frame, RESPONSE_CHARS)
+    table = pd.DataFrame(columns).assign(source=_source(frame))
+    values = table.melt(id_vars="source", var_name="column")
+    values = values[np.isfinite(values["value"].astype(float))]
+    ranges = values.groupby(["source", "column"], as_index=False)["value"].agg(
+        count="count", min="min", max="max"
+    )
+    return ranges.astype(_RANGES_META.dtypes.to_dict())
+
+
+def keep_samples(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Per section (``error`` or ``wrong``) and group (error kind or data source), the rows of
+    smallest key, as many as the section's limit."""
+    ordered = candidates.sort_values(["section", "group", "key"], kind="stable")
+    rank = ordered.groupby(["section", "group"]).cumcount()
+    limit = ordered["section"].map(SAMPLE_LIMITS)
+    return ordered[rank < limit].reset_index(drop=True)
+
+
+def partition_samples(frame: pd.DataFrame) -> pd.DataFrame:
+    """The example candidates of one partition: rows with an error, grouped by kind, and
+    incorrect rows without one, grouped by data source; keyed by a hash of their texts so the
+    rows kept over all partitions are a sample spread over the dataset."""
+    error = _texts(frame["error"])
+    wrong = ~_flags(frame["correct"], missing=False) & error.isna()
+    chosen = error.notna() | wrong
+    source = _source(frame)[chosen]
+    texts = {
+        name: frame[name][chosen] if name in frame.columns else None
+        for name in ("id", "ground_truth", "extracted_answer")
+    }
+    texts["response"] = response_texts(frame[chosen])
+    texts["error"] = error[chosen]
+    candidates = pd.DataFrame(
+        {
+            "section": np.where(error[chosen].notna(), "error", "wrong"),
+            "group": error[chosen].map(_error_kind, na_action="ignore").fillna(source),
+            "key": np.zeros(int(chosen.sum()), dtype="uint64"),
+            "data_source": source,
+            **{
+                name: (None if values is None else [_cut(value) for value in values.tolist()])
+                for name, values in texts.items()
+            },
+            "reward": _numbers(frame, "reward")[chosen],
+        },
+        index=source.index,
+    ).astype(_SAMPLE_META.dtypes.to_dict())
+    if len(candidates):
+        hashed = candidates[["data_source", *_SAMPLE_TEXTS]].astype(str)
+        candidates["key"] = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
+    return keep_samples(candidates)
+
+
+def partition_histograms(
+    frame: pd.DataFrame, bins: dict[tuple[str, str], np.ndarray], length_column: str
+) -> pd.DataFrame:
+    """Per data source of one partition: ``numpy.histogram`` counts of each column in its
+    fixed bins (``bins`` by source and column), the length split into ``length:correct`` and
+    ``length:incorrect`` (correct as the metrics count it: flagged correct and properly
+    ended). Summed over partitions, these are the dataset's histograms."""
+    source = _source(frame)
+    correct = _flags(frame["correct"], missing=False) & _ended(frame)
+    values = {name: _numbers(frame, name) for name in _value_columns(frame)}
+    if any(column == LENGTH for _, column in bins):
+        values[LENGTH] = _lengths(frame, length_column)
+    tables = []
+    for (name, column), edges in bins.items():
+        if column not in values:
+            continue
+        in_source = source == name
+        if column == LENGTH:
+            split = {
+                "length:correct": in_source & correct,
+                "length:incorrect": in_source & ~correct,
+            }
+        else:
+            split = {column: in_source}
+        for label, mask in split.items():
+            chosen = values[column][mask].dropna()
+            counts, _ = np.histogram(chosen.to_numpy(dtype=float), bins=edges)
+            positions = np.arange(len(counts))
+            tables.append(
+                pd.DataFrame({"source": name, "column": label, "bin": positions, "count": counts})
+            )
+    if not tables:
+        return _HISTOGRAM_META.copy()
+    return pd.concat(tables, ignore_index=True).astype(_HISTOGRAM_META.dtypes.to_dict())
+
+
+def reward_edges(low: float, high: float) -> np.ndarray:
+    """Bins for reward values in ``[low, high]``: 0 to 1, or -1 to 1, when they fit."""
+    if low >= 0 and high <= 1:
+        return np.linspace(0.0, 1.0, REWARD_BINS + 1)
+    if low >= -1 and high <= 1:
+        return np.linspace(-1.0, 1.0, 2 * REWARD_BINS + 1)
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, REWARD_BINS + 1)
+
+
+def length_edges(low: float, high: float) -> np.ndarray:
+    """At most ``LENGTH_BINS`` bins of whole-number width covering lengths in ``[low, high]``."""
+    start = math.floor(low)
+    span = math.floor(high) - start + 1
+    width = max(1, math.ceil(span / LENGTH_BINS))
+    return start + width * np.arange(math.ceil(span / width) + 1, dtype=float)
+
+
+def _metric_tables(frame: dd.DataFrame) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """The lazy per-source sums and pass@k partials :func:`assemble_metrics` takes, made of
+    pipeline.metrics' reductions exactly as ``dataset_metrics`` makes them."""
+    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
+    outcomes = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
+    per_prompt = outcomes
+    if "prompt" in frame.columns:
+        per_prompt = outcomes.groupby(["source", "prompt"]).agg(
+            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
+        )
+        per_prompt = per_prompt.reset_index()
+    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
+    source_passes = passes.groupby("source").agg(
+        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
+    )
+    return sums.groupby("source").sum(), source_passes
+
+
+def _read(output: OutputDir, available: list[str], wanted: list[str]) -> dd.DataFrame:
+    """The scored dataset, lazily, with only the wanted columns it has."""
+    columns = [name for name in available if name in wanted]
+    return dd.read_parquet(output.scores, columns=columns, dtype_backend="pyarrow")
+
+
+def _run_seconds(output: OutputDir) -> float | None:
+    """The run's time: ``metrics.json``'s ``run.seconds``, else ``run.json``'s ``seconds``."""
+    metrics = output.read_json(METRICS) or {}
+    seconds = (metrics.get("run") or {}).get("seconds")
+    if seconds is None:
+        seconds = (output.read_json(MANIFEST) or {}).get("seconds")
+    return None if seconds is None else float(seconds)
+
+
+def _bins(ranges: pd.DataFrame, length_column: str) -> dict[tuple[str, str], np.ndarray]:
+    """Histogram edges by data source and column, from the columns' ranges."""
+    bins = {}
+    for (source, column), row in ranges.iterrows():
+        if row["count"] == 0:
+            continue
+        if column == length_column:
+            bins[(source, LENGTH)] = length_edges(row["min"], row["max"])
+        elif column not in (GENERATION_LENGTH, RESPONSE_CHARS):
+            bins[(source, column)] = reward_edges(row["min"], row["max"])
+    return bins
+
+
+def _histogram(counts: dict[int, int], edges: np.ndarray) -> Histogram:
+    return Histogram(
+        tuple(float(edge) for edge in edges),
+        tuple(counts.get(index, 0) for index in range(len(edges) - 1)),
+    )
+
+
+def _examples(samples: pd.DataFrame, section: str, group: str) -> tuple[ExampleRow, ...]:
+    """The sampled rows of one section's group, as example rows."""
+    chosen = samples[(samples["section"] == section) & (samples["group"] == group)]
+    return tuple(
+        ExampleRow(
+            data_source=row["data_source"],
+            id=_cut(row["id"]),
+            ground_truth=_cut(row["ground_truth"]),
+            extracted_answer=_cut(row["extracted_answer"]),
+            response=_cut(row["response"]),
+            reward=None if pd.isna(row["reward"]) else float(row["reward"]),
+            error=_cut(row["error"]),
+        )
+        for row in chosen.to_dict("records")
+    )
+
+
+def report_data(outdir: str, client: Client | None = None) -> ReportData:
+    """What the report of the scored dataset in ``outdir`` shows, computed on ``client``
+    (default: the current client) in two scans. Raises :class:`InputError` when ``outdir``
+    is not a scored dataset."""
+    client = client or get_client()
+    available = scored_columns(outdir)
+    output = OutputDir(outdir)
+    rewards = [name for name in available if name.startswith("reward_")]
+    frame = _read(output, available, [*METRIC_COLUMNS, *SCORED_COLUMNS, *SAMPLE_COLUMNS, *rewards])
+    sums, passes = _metric_tables(frame)
+    ranges = frame.map_partitions(partition_ranges, meta=_RANGES_META, token="report-ranges")
+    ranges = ranges.groupby(["source", "column"]).agg({"count": "sum", "min": "min", "max": "max"})
+    samples = frame.reduction(
+        chunk=partition_samples,
+        combine=keep_samples,
+        aggregate=keep_samples,
+        meta=_SAMPLE_META,
+        token="report-samples",
+        split_every=SPLIT_EVERY,
+    )
+    sums, passes, ranges, samples = client.compute([sums, passes, ranges, samples], sync=True)
+
+    generation = ranges["count"][ranges.index.get_level_values("column") == GENERATION_LENGTH]
+    length_column = GENERATION_LENGTH if generation.sum() > 0 else RESPONSE_CHARS
+    bins = _bins(ranges, length_column)
+    length_inputs = [GENERATION_LENGTH] if length_column == GENERATION_LENGTH else SAMPLE_COLUMNS
+    values = _read(
+        output, available, ["data_source", "is_end", *SCORED_COLUMNS, *rewards, *length_inputs]
+    )
+    histograms = values.map_partitions(
+        partition_histograms, bins, length_column, meta=_HISTOGRAM_META, token="report-histograms"
+    )
+    counts: dict[tuple[str, str], dict[int, int]] = {}
+    summed = histograms.groupby(["source", "column", "bin"])["count"].sum()
+    for (source, column, index), count in client.compute(summed, sync=True).items():
+        counts.setdefault((source, column), {})[int(index)] = int(count)
+
+    metrics = assemble_metrics(sums, passes)
+    sources = []
+    for name, source_metrics in metrics["by_data_source"].items():
+        length = bins.get((name, LENGTH))
+        sources.append(
+            SourceReport(
+                name=name,
+                rows=source_metrics["rows"],
+                correct=int(sums.loc[name, "correct"]),
+                metrics=source_metrics,
+                rewards={
+                    column: _histogram(counts.get((name, column), {}), bins[(name, column)])
+                    for column in ["reward", *rewards]
+                    if (name, column) in bins
+                },
+                length_correct=None
+                if length is None
+                else _histogram(counts.get((name, "length:correct"), {}), length),
+                length_incorrect=None
+                if length is None
+                else _histogram(counts.get((name, "length:incorrect"), {}), length),
+                wrong_answers=_examples(samples, "wrong", name),
+            )
+        )
+    error_counts = dict(metrics["errors_by_kind"])
+    other = metrics["errors"] - sum(error_counts.values())
+    if other:
+        error_counts[OTHER_ERRORS] = other
+    return ReportData(
+        outdir=outdir,
+        metrics=metrics,
+        seconds=_run_seconds(output),
+        length_label=(
+            "generation length" if length_column == GENERATION_LENGTH else "response characters"
+        ),
+        sources=tuple(sources),
+        error_counts=error_counts,
+        error_examples={
+            kind: _examples(samples, "error", kind) for kind, count in error_counts.items() if count
+        },
+    )
