@@ -21,9 +21,9 @@ from distributed import Client, performance_report
 
 from pipeline.cluster import scoring_client
 from pipeline.metrics import dataset_metrics
-from pipeline.output import MANIFEST, METRICS, OutputDir, OutputExists
+from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, OutputExists
 from pipeline.plan import InputError
-from pipeline.report import REPORT, write_report
+from pipeline.report import write_report
 from pipeline.report_data import scored_columns
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table

@@ -23,10 +23,15 @@ from pipeline.pass_at_k import mean_pass_at_k
 
 ERROR_KINDS = ("bad row", "bad input", "timeout", "exception")
 NO_SOURCE = "(none)"
+METRIC_COLUMNS = (
+    "reward", "correct", "error", "data_source", "prompt", "is_end", "generation_length",
+    "prompt_length",
+)  # fmt: skip
+"""The columns the metrics read (plus every ``reward_<name>``): never the long texts."""
 PASS_KS = [1 << exponent for exponent in range(17)]
 
 
-def _texts(values: pd.Series) -> pd.Series:
+def text_values(values: pd.Series) -> pd.Series:
     """Strings stay, anything missing becomes None."""
     return pd.Series(
         [v if isinstance(v, str) else None for v in values.tolist()],
@@ -35,7 +40,7 @@ def _texts(values: pd.Series) -> pd.Series:
     )
 
 
-def _flags(values: pd.Series, missing: bool) -> pd.Series:
+def flag_values(values: pd.Series, missing: bool) -> pd.Series:
     """Booleans, with ``missing`` for null entries."""
     return pd.Series(
         [missing if v is None or v is pd.NA or v != v else bool(v) for v in values.tolist()],
@@ -44,23 +49,23 @@ def _flags(values: pd.Series, missing: bool) -> pd.Series:
     )
 
 
-def _source(frame: pd.DataFrame) -> pd.Series:
+def source_labels(frame: pd.DataFrame) -> pd.Series:
     if "data_source" not in frame.columns:
         return pd.Series(NO_SOURCE, index=frame.index, dtype=object)
-    return _texts(frame["data_source"]).fillna(NO_SOURCE)
+    return text_values(frame["data_source"]).fillna(NO_SOURCE)
 
 
-def _ended(frame: pd.DataFrame) -> pd.Series:
+def ended_flags(frame: pd.DataFrame) -> pd.Series:
     if "is_end" not in frame.columns:
         return pd.Series(True, index=frame.index)
-    return _flags(frame["is_end"], missing=True)
+    return flag_values(frame["is_end"], missing=True)
 
 
-def _masked_reward(frame: pd.DataFrame) -> pd.Series:
-    return frame["reward"].astype(float).fillna(0.0) * _ended(frame)
+def masked_rewards(frame: pd.DataFrame) -> pd.Series:
+    return frame["reward"].astype(float).fillna(0.0) * ended_flags(frame)
 
 
-def _numbers(frame: pd.DataFrame, name: str) -> pd.Series:
+def number_values(frame: pd.DataFrame, name: str) -> pd.Series:
     if name not in frame.columns:
         return pd.Series(math.nan, index=frame.index)
     return pd.to_numeric(frame[name], errors="coerce").astype(float)
@@ -68,18 +73,21 @@ def _numbers(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
     """Per data source of one partition: the sums every row-level metric is made from."""
-    reward = _masked_reward(frame)
-    correct = _flags(frame["correct"], missing=False)
-    generation, prompt = _numbers(frame, "generation_length"), _numbers(frame, "prompt_length")
+    reward = masked_rewards(frame)
+    correct = flag_values(frame["correct"], missing=False)
+    generation, prompt = (
+        number_values(frame, "generation_length"),
+        number_values(frame, "prompt_length"),
+    )
     solved_length = (generation - prompt).where(reward == 1)
-    error = _texts(frame["error"])
+    error = text_values(frame["error"])
     kind = error.map(lambda text: text.split(":", 1)[0], na_action="ignore")
     columns: dict[str, pd.Series] = {
-        "source": _source(frame),
+        "source": source_labels(frame),
         "rows": pd.Series(1, index=frame.index),
         "reward": reward,
-        "correct": (correct & _ended(frame)).astype(int),
-        "ended": _ended(frame).astype(int),
+        "correct": (correct & ended_flags(frame)).astype(int),
+        "ended": ended_flags(frame).astype(int),
         "generation_length": generation.fillna(0.0),
         "generation_length_count": generation.notna().astype(int),
         "prompt_length": prompt.fillna(0.0),
@@ -91,7 +99,7 @@ def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
     for name in ERROR_KINDS:
         columns[f"errors:{name}"] = (kind == name).astype(int)
     for name in component_columns(frame.columns):
-        values = _numbers(frame, name)
+        values = number_values(frame, name)
         columns[f"{name}:sum"] = values.fillna(0.0)
         columns[f"{name}:count"] = values.notna().astype(int)
     return pd.DataFrame(columns).groupby("source", as_index=False).sum()
@@ -104,15 +112,15 @@ def component_columns(columns: pd.Index) -> list[str]:
 def prompt_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     """Per row: its data source, prompt, and whether it counts as solved (correct and ended)
     and as rewarded (masked reward > 0)."""
-    ended = _ended(frame)
-    correct = _flags(frame["correct"], missing=False)
+    ended = ended_flags(frame)
+    correct = flag_values(frame["correct"], missing=False)
     return pd.DataFrame(
         {
-            "source": _source(frame),
-            "prompt": _texts(frame["prompt"]).fillna("") if "prompt" in frame.columns else "",
+            "source": source_labels(frame),
+            "prompt": text_values(frame["prompt"]).fillna("") if "prompt" in frame.columns else "",
             "n": 1,
             "c": (correct & ended).astype(int),
-            "positive": (_masked_reward(frame) > 0).astype(int),
+            "positive": (masked_rewards(frame) > 0).astype(int),
         }
     )
 
@@ -141,6 +149,9 @@ def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
 def dataset_metrics(scores_url: str) -> dict[str, Any]:
     """Metrics of the scored Parquet dataset at ``scores_url`` (runs on the current client)."""
     frame = dd.read_parquet(scores_url, dtype_backend="pyarrow")
+    frame = frame[
+        [name for name in frame.columns if name in METRIC_COLUMNS or name.startswith("reward_")]
+    ]
     sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
     source_sums = sums.groupby("source").sum()
     if "prompt" in frame.columns:

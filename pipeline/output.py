@@ -20,6 +20,7 @@ from fsspec.core import url_to_fs
 SCORES = "scores"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
+REPORT = "report.html"
 
 
 class OutputExists(ValueError):
@@ -67,7 +68,7 @@ class OutputDir:
     def clear(self) -> None:
         """Remove the results of an earlier run (only the files a run writes)."""
         fs, root = self._fs
-        for name in (SCORES, MANIFEST, METRICS):
+        for name in (SCORES, MANIFEST, METRICS, REPORT):
             if fs.exists(f"{root}/{name}"):
                 fs.rm(f"{root}/{name}", recursive=True)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import fsspec
 from distributed import Client
 
-from pipeline.output import OutputDir
+from pipeline.output import REPORT, OutputDir
 from pipeline.report_data import report_data
 from pipeline.report_html import render_report
-
-REPORT = "report.html"
 
 
 def write_report(outdir: str, output: str | None = None, client: Client | None = None) -> str:

@@ -25,16 +25,16 @@ from fsspec.core import url_to_fs
 
 from pipeline.metrics import (
     ERROR_KINDS,
-    _ended,
-    _flags,
-    _numbers,
-    _source,
-    _texts,
     assemble_metrics,
     component_columns,
+    ended_flags,
+    flag_values,
+    number_values,
     partition_sums,
     pass_partials,
     prompt_outcomes,
+    source_labels,
+    text_values,
 )
 from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name
 from pipeline.plan import InputError
@@ -191,7 +191,7 @@ def response_texts(frame: pd.DataFrame) -> pd.Series:
     """Each row's response: its ``response`` string, else its message log's assistant
     content, else None."""
     if "response" in frame.columns:
-        responses = _texts(frame["response"])
+        responses = text_values(frame["response"])
     else:
         responses = pd.Series(None, index=frame.index, dtype=object)
     if "message_log" in frame.columns:
@@ -205,7 +205,7 @@ def response_texts(frame: pd.DataFrame) -> pd.Series:
 def _lengths(frame: pd.DataFrame, length_column: str) -> pd.Series:
     """Each row's length: its generation length, or its response's characters."""
     if length_column == GENERATION_LENGTH:
-        return _numbers(frame, GENERATION_LENGTH)
+        return number_values(frame, GENERATION_LENGTH)
     return response_texts(frame).str.len().astype(float)
 
 
@@ -216,10 +216,10 @@ def _value_columns(frame: pd.DataFrame) -> list[str]:
 def partition_ranges(frame: pd.DataFrame) -> pd.DataFrame:
     """Per data source and numeric column of one partition: the count, min and max of its
     finite values, from which the histograms' bins are fixed."""
-    columns = {name: _numbers(frame, name) for name in _value_columns(frame)}
-    columns[GENERATION_LENGTH] = _numbers(frame, GENERATION_LENGTH)
+    columns = {name: number_values(frame, name) for name in _value_columns(frame)}
+    columns[GENERATION_LENGTH] = number_values(frame, GENERATION_LENGTH)
     columns[RESPONSE_CHARS] = _lengths(frame, RESPONSE_CHARS)
-    table = pd.DataFrame(columns).assign(source=_source(frame))
+    table = pd.DataFrame(columns).assign(source=source_labels(frame))
     values = table.melt(id_vars="source", var_name="column")
     values = values[np.isfinite(values["value"].astype(float))]
     ranges = values.groupby(["source", "column"], as_index=False)["value"].agg(
@@ -241,10 +241,10 @@ def partition_samples(frame: pd.DataFrame) -> pd.DataFrame:
     """The example candidates of one partition: rows with an error, grouped by kind, and
     incorrect rows without one, grouped by data source; keyed by a hash of their texts so the
     rows kept over all partitions are a sample spread over the dataset."""
-    error = _texts(frame["error"])
-    wrong = ~_flags(frame["correct"], missing=False) & error.isna()
+    error = text_values(frame["error"])
+    wrong = ~flag_values(frame["correct"], missing=False) & error.isna()
     chosen = error.notna() | wrong
-    source = _source(frame)[chosen]
+    source = source_labels(frame)[chosen]
     texts = {
         name: frame[name][chosen] if name in frame.columns else None
         for name in ("id", "ground_truth", "extracted_answer")
@@ -261,7 +261,7 @@ def partition_samples(frame: pd.DataFrame) -> pd.DataFrame:
                 name: (None if values is None else [_cut(value) for value in values.tolist()])
                 for name, values in texts.items()
             },
-            "reward": _numbers(frame, "reward")[chosen],
+            "reward": number_values(frame, "reward")[chosen],
         },
         index=source.index,
     ).astype(_SAMPLE_META.dtypes.to_dict())
@@ -278,9 +278,9 @@ def partition_histograms(
     fixed bins (``bins`` by source and column), the length split into ``length:correct`` and
     ``length:incorrect`` (correct as the metrics count it: flagged correct and properly
     ended). Summed over partitions, these are the dataset's histograms."""
-    source = _source(frame)
-    correct = _flags(frame["correct"], missing=False) & _ended(frame)
-    values = {name: _numbers(frame, name) for name in _value_columns(frame)}
+    source = source_labels(frame)
+    correct = flag_values(frame["correct"], missing=False) & ended_flags(frame)
+    values = {name: number_values(frame, name) for name in _value_columns(frame)}
     if any(column == LENGTH for _, column in bins):
         values[LENGTH] = _lengths(frame, length_column)
     tables = []
