@@ -146,28 +146,30 @@ def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
 
 
+def metric_tables(frame: dd.DataFrame) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """The lazy per-source sums and pass@k partials that :func:`assemble_metrics` takes."""
+    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
+    per_prompt = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
+    if "prompt" in frame.columns:
+        per_prompt = per_prompt.groupby(["source", "prompt"]).agg(
+            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
+        )
+        per_prompt = per_prompt.reset_index()
+    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
+    source_passes = passes.groupby("source").agg(
+        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
+    )
+    return sums.groupby("source").sum(), source_passes
+
+
 def dataset_metrics(scores_url: str) -> dict[str, Any]:
     """Metrics of the scored Parquet dataset at ``scores_url`` (runs on the current client)."""
     frame = dd.read_parquet(scores_url, dtype_backend="pyarrow")
     frame = frame[
         [name for name in frame.columns if name in METRIC_COLUMNS or name.startswith("reward_")]
     ]
-    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
-    source_sums = sums.groupby("source").sum()
-    if "prompt" in frame.columns:
-        outcomes = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
-        per_prompt = outcomes.groupby(["source", "prompt"]).agg(
-            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
-        )
-        per_prompt = per_prompt.reset_index()
-    else:
-        per_prompt = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
-    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
-    source_passes = passes.groupby("source").agg(
-        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
-    )
-    sums_table, passes_table = dask.compute(source_sums, source_passes)
-    return assemble_metrics(sums_table, passes_table)
+    sums, passes = dask.compute(*metric_tables(frame))
+    return assemble_metrics(sums, passes)
 
 
 def _metrics_of(sums: pd.Series, passes: pd.Series) -> dict[str, Any]:

@@ -25,14 +25,13 @@ from fsspec.core import url_to_fs
 
 from pipeline.metrics import (
     ERROR_KINDS,
+    METRIC_COLUMNS,
     assemble_metrics,
     component_columns,
     ended_flags,
     flag_values,
+    metric_tables,
     number_values,
-    partition_sums,
-    pass_partials,
-    prompt_outcomes,
     source_labels,
     text_values,
 )
@@ -42,7 +41,6 @@ from pipeline.responses import BadRow, response_from_message_log
 
 SCORED_COLUMNS = ("reward", "correct", "error")
 """Columns every scored part has; a dataset without them is not one."""
-METRIC_COLUMNS = ("data_source", "prompt", "is_end", "prompt_length", "generation_length")
 SAMPLE_COLUMNS = ("id", "ground_truth", "extracted_answer", "response", "message_log")
 SAMPLE_LIMITS = {"error": 5, "wrong": 8}
 """Example rows kept per error kind, and wrong answers kept per data source."""
@@ -326,24 +324,6 @@ def length_edges(low: float, high: float) -> np.ndarray:
     return start + width * np.arange(math.ceil(span / width) + 1, dtype=float)
 
 
-def _metric_tables(frame: dd.DataFrame) -> tuple[dd.DataFrame, dd.DataFrame]:
-    """The lazy per-source sums and pass@k partials :func:`assemble_metrics` takes, made of
-    pipeline.metrics' reductions exactly as ``dataset_metrics`` makes them."""
-    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
-    outcomes = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
-    per_prompt = outcomes
-    if "prompt" in frame.columns:
-        per_prompt = outcomes.groupby(["source", "prompt"]).agg(
-            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
-        )
-        per_prompt = per_prompt.reset_index()
-    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
-    source_passes = passes.groupby("source").agg(
-        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
-    )
-    return sums.groupby("source").sum(), source_passes
-
-
 def _read(output: OutputDir, available: list[str], wanted: list[str]) -> dd.DataFrame:
     """The scored dataset, lazily, with only the wanted columns it has."""
     columns = [name for name in available if name in wanted]
@@ -405,7 +385,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
     output = OutputDir(outdir)
     rewards = [name for name in available if name.startswith("reward_")]
     frame = _read(output, available, [*METRIC_COLUMNS, *SCORED_COLUMNS, *SAMPLE_COLUMNS, *rewards])
-    sums, passes = _metric_tables(frame)
+    sums, passes = metric_tables(frame)
     ranges = frame.map_partitions(partition_ranges, meta=_RANGES_META, token="report-ranges")
     ranges = ranges.groupby(["source", "column"]).agg({"count": "sum", "min": "min", "max": "max"})
     samples = frame.reduction(
