@@ -115,11 +115,8 @@ def _score(arguments: argparse.Namespace) -> int:
 
 
 def _metrics(arguments: argparse.Namespace) -> int:
+    scored_columns(arguments.output)
     output = OutputDir(arguments.output)
-    if not output.finished_parts():
-        raise InputError(
-            f"{arguments.output} is not a scored dataset: no scores/part-*.parquet in it"
-        )
     with scoring_client(arguments.scheduler, arguments.workers) as client:
         _announce(client)
         metrics = dataset_metrics(output.scores)
