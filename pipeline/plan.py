@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import pyarrow as pa
 from distributed import Client
+from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
@@ -78,6 +79,21 @@ def _kind(path: str) -> str | None:
     return next((kind for suffix, kind in FORMATS.items() if lowered.endswith(suffix)), None)
 
 
+def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
+    """The paths one input names, whether it named a single file, and their filesystem."""
+    try:
+        fs, path = url_to_fs(given)
+        if any(char in path for char in "*?["):
+            return sorted(fs.glob(path)), False, fs
+        if fs.isdir(path):
+            return sorted(fs.find(path)), False, fs
+        if fs.isfile(path):
+            return [path], True, fs
+    except (OSError, ValueError, ImportError) as error:
+        raise InputError(f"input {given!r}: {error}") from None
+    raise InputError(f"input {given!r}: no such file or directory")
+
+
 def discover_inputs(inputs: Sequence[str]) -> list[InputFile]:
     """Every rollout file the inputs name, in order; raises :class:`InputError` if an input
     matches nothing readable."""
@@ -85,21 +101,8 @@ def discover_inputs(inputs: Sequence[str]) -> list[InputFile]:
         raise InputError("no input given")
     found: list[InputFile] = []
     for given in inputs:
-        try:
-            fs, path = url_to_fs(given)
-            if any(char in path for char in "*?["):
-                paths, explicit = sorted(fs.glob(path)), False
-            elif fs.isdir(path):
-                paths, explicit = sorted(fs.find(path)), False
-            elif fs.isfile(path):
-                paths, explicit = [path], True
-            else:
-                raise InputError(f"input {given!r}: no such file or directory")
-        except (OSError, ValueError, ImportError) as error:
-            if isinstance(error, InputError):
-                raise
-            raise InputError(f"input {given!r}: {error}") from None
-        if explicit and _kind(path) is None:
+        paths, explicit, fs = _expand(given)
+        if explicit and _kind(paths[0]) is None:
             raise InputError(
                 f"input {given!r}: unknown format; expected {', '.join(sorted(FORMATS))} files"
             )

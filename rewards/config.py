@@ -199,7 +199,7 @@ def _reward_spec(entry: Any, where: str) -> RewardSpec:
         raise ConfigError(f"config: {label}: kwargs must be a mapping, not {kwargs!r}")
     try:
         function = resolve_reward(name)
-        check_arguments(name, function, dict(kwargs))
+        check_arguments(function, dict(kwargs))
     except UnknownReward as error:
         raise ConfigError(f"config: {label}: {error}") from None
     except TypeError as error:

@@ -53,7 +53,7 @@ def resolve_reward(name: str) -> RewardFunction:
     return function
 
 
-def check_arguments(name: str, function: RewardFunction, kwargs: dict[str, object]) -> None:
+def check_arguments(function: RewardFunction, kwargs: dict[str, object]) -> None:
     """Raise ``TypeError`` unless ``function(ground_truth, response, **kwargs)`` binds."""
     try:
         signature = inspect.signature(function)
