@@ -35,8 +35,9 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
     return [None if _is_missing(value) else value for value in frame[name].tolist()]
 
 
-def _responses(frame: pd.DataFrame) -> tuple[list[object], list[str | None]]:
-    """Each row's response, from ``response`` or else ``message_log``, and any error."""
+def responses_of(frame: pd.DataFrame) -> tuple[list[object], list[str | None]]:
+    """Each row's response, from ``response`` or else ``message_log``, and why a message log
+    gave none (None where it did)."""
     responses = _column(frame, "response")
     message_logs = _column(frame, "message_log")
     errors: list[str | None] = [None] * len(frame)
@@ -51,7 +52,7 @@ def _responses(frame: pd.DataFrame) -> tuple[list[object], list[str | None]]:
 
 def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Score every row of ``frame``; bad rows score 0.0 with their ``error`` set."""
-    responses, errors = _responses(frame)
+    responses, errors = responses_of(frame)
     read_errors = _column(frame, READ_ERROR)
     ground_truths = [ground_truth_text(value) for value in _column(frame, "ground_truth")]
     for index, error in enumerate(read_errors):

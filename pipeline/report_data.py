@@ -9,7 +9,6 @@ the report of any number of rows fits in memory.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +35,8 @@ from pipeline.metrics import (
     text_values,
 )
 from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name
+from pipeline.partition import responses_of
 from pipeline.plan import InputError
-from pipeline.responses import BadRow, response_from_message_log
 
 SCORED_COLUMNS = ("reward", "correct", "error")
 """Columns every scored part has; a dataset without them is not one."""
@@ -186,18 +185,10 @@ def _error_kind(error: str) -> str:
 
 
 def response_texts(frame: pd.DataFrame) -> pd.Series:
-    """Each row's response: its ``response`` string, else its message log's assistant
-    content, else None."""
-    if "response" in frame.columns:
-        responses = text_values(frame["response"])
-    else:
-        responses = pd.Series(None, index=frame.index, dtype=object)
-    if "message_log" in frame.columns:
-        for position, message_log in enumerate(frame["message_log"].tolist()):
-            if responses.iat[position] is None and message_log is not None:
-                with contextlib.suppress(BadRow):
-                    responses.iat[position] = response_from_message_log(message_log)
-    return responses
+    """Each row's response as the scorer saw it (``response``, else the message log's
+    assistant content), None where there was none."""
+    responses, _ = responses_of(frame)
+    return text_values(pd.Series(responses, index=frame.index, dtype=object))
 
 
 def _lengths(frame: pd.DataFrame, length_column: str) -> pd.Series:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import env.environment
 from env import EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
@@ -54,21 +54,6 @@ def slow_format_reward(ground_truth, response):
         time.sleep(float(match.group(1)))
     return format_reward(ground_truth, response)
 '''
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")
