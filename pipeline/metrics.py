@@ -61,8 +61,9 @@ def ended_flags(frame: pd.DataFrame) -> pd.Series:
     return flag_values(frame["is_end"], missing=True)
 
 
-def masked_rewards(frame: pd.DataFrame) -> pd.Series:
-    return frame["reward"].astype(float).fillna(0.0) * ended_flags(frame)
+def masked_rewards(frame: pd.DataFrame, ended: pd.Series) -> pd.Series:
+    """``reward * is_end``, the seed's reward of a sample that may not have ended."""
+    return frame["reward"].astype(float).fillna(0.0) * ended
 
 
 def number_values(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -73,7 +74,8 @@ def number_values(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
     """Per data source of one partition: the sums every row-level metric is made from."""
-    reward = masked_rewards(frame)
+    ended = ended_flags(frame)
+    reward = masked_rewards(frame, ended)
     correct = flag_values(frame["correct"], missing=False)
     generation, prompt = (
         number_values(frame, "generation_length"),
@@ -86,8 +88,8 @@ def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
         "source": source_labels(frame),
         "rows": pd.Series(1, index=frame.index),
         "reward": reward,
-        "correct": (correct & ended_flags(frame)).astype(int),
-        "ended": ended_flags(frame).astype(int),
+        "correct": (correct & ended).astype(int),
+        "ended": ended.astype(int),
         "generation_length": generation.fillna(0.0),
         "generation_length_count": generation.notna().astype(int),
         "prompt_length": prompt.fillna(0.0),
@@ -120,7 +122,7 @@ def prompt_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
             "prompt": text_values(frame["prompt"]).fillna("") if "prompt" in frame.columns else "",
             "n": 1,
             "c": (correct & ended).astype(int),
-            "positive": (masked_rewards(frame) > 0).astype(int),
+            "positive": (masked_rewards(frame, ended) > 0).astype(int),
         }
     )
 

@@ -207,6 +207,14 @@ def test_the_example_scores_on_a_local_cluster_with_a_summary_and_a_performance_
     assert recomputed.returncode == 0, recomputed.stderr
     assert json.loads((out / "metrics.json").read_text()) == metrics_before
 
+    (out / "scores" / "part-00000.parquet").unlink()
+    replaced = rollscore(
+        "score", str(EXAMPLES / "rollouts.jsonl"), "--config", str(EXAMPLES / "config.yaml"),
+        "--output", str(out), "--workers", "1", "--overwrite",
+    )  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
+    assert pd.read_parquet(out / "scores")["reward"].tolist() == scores["reward"].tolist()
+
 
 @pytest.fixture
 def dask_processes(tmp_path):
