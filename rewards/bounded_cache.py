@@ -53,6 +53,3 @@ class BoundedCache(Generic[V]):
         with self._lock:
             self._entries.clear()
             self._chars = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
