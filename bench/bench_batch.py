@@ -1,13 +1,14 @@
 """Batch scoring speed in one process: a plain math-verify loop against ``score_batch``.
 
-Scores the shared synthetic corpus with format 0.2 + math 0.8 twice, in one process:
+Scores the synthetic corpus (:mod:`bench.corpus`) with format 0.2 + math 0.8 twice, in one
+process:
 1. plain: the serial loop of ``plain_scoring.py`` (math-verify called directly, no memo);
 2. rollscore: ``rewards.score_batch``, timed after ``verifier.warm_up()`` so the
    math-verify child's start-up is not counted.
 Prints rows, seconds and rows/s for both, the ratio, and how many rows' rewards differ
 (exit status 1 if any do).
 
-    python bench/bench_batch.py --prompts 500 --samples 8
+    python -m bench.bench_batch --prompts 500 --samples 8
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-
-from corpus import make_corpus, read_rows
-from plain_scoring import CONFIG, plain_rewards
-
+from bench.corpus import read_rows, write_corpus
+from bench.plain_scoring import CONFIG, plain_rewards
 from rewards import load_config, score_batch
 from rewards.math_verifier import verifier
 
@@ -44,7 +42,7 @@ def main() -> int:
     parser.add_argument("--input", type=Path, help="an existing .jsonl or .parquet corpus")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        path = args.input or make_corpus(
+        path = args.input or write_corpus(
             Path(scratch) / "rollouts.jsonl", args.prompts, args.samples
         )
         rows = read_rows(path)

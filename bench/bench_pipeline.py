@@ -1,12 +1,12 @@
 """Offline throughput: ``rollscore score`` with N workers against a plain serial loop and a
-``multiprocessing.Pool(N)`` over the same reward functions, on the shared corpus.
+``multiprocessing.Pool(N)`` over the same reward functions, on the synthetic corpus.
 
 For each corpus size, in one run: the serial loop and the Pool of ``plain_scoring.py``
 (math-verify called directly, no memo), then the ``rollscore score`` command end to end
 (local cluster start-up, planning, scoring, writing Parquet, metrics). Prints rows/s and the
 ratios, and checks that rollscore's rewards equal the serial loop's row by row.
 
-    python bench/bench_pipeline.py --prompts 500 8000 --workers 2
+    python -m bench.bench_pipeline --prompts 500 8000 --workers 2
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from corpus import make_corpus, read_rows
-from plain_scoring import CONFIG, plain_reward, plain_rewards
+
+from bench.corpus import read_rows, write_corpus
+from bench.plain_scoring import CONFIG, plain_reward, plain_rewards
 
 
 def timed(function, *args):
@@ -57,7 +58,7 @@ def main() -> int:
     differing = 0
     for prompts in args.prompts:
         with tempfile.TemporaryDirectory() as scratch:
-            corpus = make_corpus(Path(scratch) / "rollouts.jsonl", prompts, args.samples)
+            corpus = write_corpus(Path(scratch) / "rollouts.jsonl", prompts, args.samples)
             pairs = [(row["ground_truth"], row["response"]) for row in read_rows(corpus)]
             serial, serial_seconds = timed(plain_rewards, pairs)
             pooled, pool_seconds = timed(pool_rewards, pairs, args.workers)

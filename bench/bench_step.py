@@ -8,10 +8,9 @@ trainer holds its batch in memory; the pipeline's time is its whole run (reading
 scoring, writing Parquet and metrics). Workers are restarted before each throughput run, so
 neither inherits the other's math-verify memo; both start with a warm math-verify process.
 
-Make the corpus, then run::
+    python -m bench.bench_step --prompts 500 --samples 8
 
-    python /work/shared/bench/make_rollouts.py --prompts 500 --samples 8 --out /tmp/rollouts.jsonl
-    python bench/bench_step.py --rollouts /tmp/rollouts.jsonl
+(or ``--rollouts FILE.jsonl`` for an existing corpus).
 """
 
 from __future__ import annotations
@@ -21,10 +20,12 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from distributed import Client, LocalCluster
 
+from bench.corpus import write_corpus
 from pipeline.run import score_rollouts
 from rewards.math_answers import math_verify_func
 
@@ -102,12 +103,23 @@ def pipeline_throughput(client: Client, path: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rollouts", required=True, help="a JSONL corpus from make_rollouts.py")
+    parser.add_argument("--rollouts", help="a JSONL corpus (default: one made by bench.corpus)")
+    parser.add_argument("--prompts", type=int, default=500, help="prompts of the made corpus")
+    parser.add_argument("--samples", type=int, default=8, help="samples per prompt of it")
     parser.add_argument("--workers", type=int, default=2, help="single-threaded worker processes")
     parser.add_argument("--batch", type=int, default=1024, help="samples per step")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps for the latency")
     args = parser.parse_args()
-    conversations, metadata = read_samples(args.rollouts)
+    with tempfile.TemporaryDirectory() as scratch:
+        rollouts = args.rollouts or str(
+            write_corpus(Path(scratch) / "rollouts.jsonl", args.prompts, args.samples)
+        )
+        run(args, rollouts)
+
+
+def run(args: argparse.Namespace, rollouts: str) -> None:
+    """Both measurements on one local cluster, then the summary."""
+    conversations, metadata = read_samples(rollouts)
     # The workers import this script when they start. It imports ``env``, and torch with it,
     # only inside the functions that use it: ``client.restart()`` of workers that imported
     # torch now and then never gets them back.
@@ -121,7 +133,7 @@ def main() -> None:
         client.restart()
         step_rate = step_throughput(client, conversations, metadata, args.batch)
         client.restart()
-        pipeline_rate = pipeline_throughput(client, args.rollouts)
+        pipeline_rate = pipeline_throughput(client, rollouts)
     milliseconds = sorted(1000 * value for value in seconds)
     print(f"workers: {args.workers}, rows: {len(conversations)}, batch: {args.batch}")
     print(

@@ -1,6 +1,12 @@
 """rollscore's training adapter: NeMo-RL's ``vlm_environment`` interface, scoring on Dask.
 
-The only package of the project that imports torch.
+The only package of the project that imports torch (the ``train`` extra).
+
+- :mod:`env.environment`: ``VLMEnvironment``, a training batch scored on the cluster per step
+  (:mod:`env.step_input` builds the step's frame, :mod:`env.scoring` sends it to the workers).
+- :mod:`env.metrics`: ``global_post_process_and_metrics``.
+- :mod:`env.verify_worker`, :mod:`env.mute`: ``VLMVerifyWorker`` and ``_mute_output``.
+- :mod:`env.types`: the config, metadata and ``EnvironmentReturn`` types.
 """
 
 from env.environment import VLMEnvironment

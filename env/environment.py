@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from env.metrics import Metrics, global_post_process_and_metrics
 from env.scoring import STEP_COLUMNS, score_frame
 from env.step_input import step_frame
 from env.types import EnvironmentReturn, VLMEnvConfig
-from pipeline.cluster import default_workers, worker_count
+from pipeline.cluster import local_cluster, worker_count
 from pipeline.partition import scored_meta
 from rewards import ScoringConfig, load_config
 from rewards.math_answers import math_verify_func
@@ -43,14 +43,7 @@ class VLMEnvironment:
         self._metas: dict[tuple[str, ...], pd.DataFrame] = {}
         try:
             if client is None:
-                cluster = self._owned.enter_context(
-                    LocalCluster(
-                        n_workers=self.config.num_workers or default_workers(),
-                        threads_per_worker=1,
-                        processes=True,
-                        host="127.0.0.1",
-                    )
-                )
+                cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
                 client = self._owned.enter_context(Client(cluster))
             self.client = client
             self.num_workers = self.config.num_workers or worker_count(client)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from pipeline.metrics import NO_SOURCE
-from pipeline.pass_at_k import k_values, mean_pass_at_k
+from pipeline.pass_at_k import mean_pass_at_k
 
 Metrics = dict[str, float | int]
 
@@ -110,11 +110,7 @@ def _pass_at_ks(groups: torch.Tensor, correct: torch.Tensor) -> Metrics:
     samples = torch.bincount(groups).tolist()
     solved = torch.bincount(groups, weights=correct.double()).round().long().tolist()
     counts = [(n, c) for n, c in zip(samples, solved) if n > 0]
-    metrics: Metrics = {}
-    for k in k_values(max(n for n, _ in counts)):
-        total, prompts = mean_pass_at_k(counts, k)
-        metrics[f"pass@{k}"] = total / prompts
-    return metrics
+    return {f"pass@{k}": value for k, value in mean_pass_at_k(counts).items()}
 
 
 def _by_data_source(

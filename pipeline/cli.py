@@ -20,16 +20,12 @@ from collections.abc import Sequence
 from distributed import Client, performance_report
 
 from pipeline.cluster import scoring_client
+from pipeline.errors import USER_ERRORS
 from pipeline.metrics import dataset_metrics
-from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, OutputExists
-from pipeline.plan import InputError
-from pipeline.report import write_report
-from pipeline.report_data import scored_columns
+from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
+from pipeline.report import require_plotting, write_report
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table
-from rewards.config import ConfigError
-
-USER_ERRORS = (ConfigError, InputError, OutputExists)
 
 
 def _positive_int(text: str) -> int:
@@ -85,6 +81,8 @@ def _announce(client: Client) -> None:
 
 
 def _score(arguments: argparse.Namespace) -> int:
+    if arguments.report:
+        require_plotting()
     job: ScoringJob = prepare_job(
         arguments.inputs, arguments.config, arguments.output, arguments.resume, arguments.overwrite
     )
@@ -129,6 +127,7 @@ def _metrics(arguments: argparse.Namespace) -> int:
 
 
 def _report(arguments: argparse.Namespace) -> int:
+    require_plotting()
     scored_columns(arguments.output)
     with scoring_client(arguments.scheduler, arguments.workers) as client:
         _announce(client)

@@ -13,13 +13,13 @@ unbiased pass@k. A missing ``is_end`` counts as ended. Prompts are told apart by
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask
 import dask.dataframe as dd
 import pandas as pd
 
-from pipeline.pass_at_k import mean_pass_at_k
+from pipeline.pass_at_k import pass_at_k_sums
 
 ERROR_KINDS = ("bad row", "bad input", "timeout", "exception")
 NO_SOURCE = "(none)"
@@ -28,7 +28,6 @@ METRIC_COLUMNS = (
     "prompt_length",
 )  # fmt: skip
 """The columns the metrics read (plus every ``reward_<name>``): never the long texts."""
-PASS_KS = [1 << exponent for exponent in range(17)]
 
 
 def text_values(values: pd.Series) -> pd.Series:
@@ -127,29 +126,63 @@ def prompt_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Per data source: prompts, prompts with a rewarded sample, most samples on one prompt,
-    and for each k the sum of pass@k over prompts with at least k samples and their count."""
-    rows = []
-    for source, group in per_prompt.groupby("source"):
-        counts = list(zip(group["n"].tolist(), group["c"].tolist()))
-        row: dict[str, Any] = {
-            "source": source,
-            "prompts": len(group),
-            "positive_prompts": int((group["positive"] > 0).sum()),
-            "max_samples": int(group["n"].max()),
+def prompt_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Per data source: prompts, prompts with a rewarded sample, most samples on one prompt."""
+    grouped = per_prompt.groupby("source")
+    partials = pd.DataFrame(
+        {
+            "prompts": grouped.size(),
+            "positive_prompts": grouped["positive"].agg(lambda flags: int((flags > 0).sum())),
+            "max_samples": grouped["n"].max(),
         }
-        for k in PASS_KS:
-            row[f"pass@{k}:sum"], row[f"pass@{k}:prompts"] = mean_pass_at_k(counts, k)
-        rows.append(row)
-    dtypes = {"source": object, "prompts": int, "positive_prompts": int, "max_samples": int}
-    for k in PASS_KS:
-        dtypes.update({f"pass@{k}:sum": float, f"pass@{k}:prompts": int})
-    return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
+    )
+    return partials.reset_index().astype(_PROMPT_PARTIALS.dtypes.to_dict())
 
 
-def metric_tables(frame: dd.DataFrame) -> tuple[dd.DataFrame, dd.DataFrame]:
-    """The lazy per-source sums and pass@k partials that :func:`assemble_metrics` takes."""
+def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Per data source and k: the sum of pass@k over the prompts with at least k samples, and
+    their count (:func:`pipeline.pass_at_k.pass_at_k_sums`); sums over partitions add up."""
+    rows = [
+        {"source": source, "k": k, "sum": total, "prompts": prompts}
+        for source, group in per_prompt.groupby("source")
+        for k, (total, prompts) in pass_at_k_sums(zip(group["n"], group["c"])).items()
+    ]
+    return pd.DataFrame(rows, columns=list(_PASS_PARTIALS.columns)).astype(
+        _PASS_PARTIALS.dtypes.to_dict()
+    )
+
+
+_PROMPT_PARTIALS = pd.DataFrame(
+    {
+        "source": pd.Series(dtype=object),
+        "prompts": pd.Series(dtype="int64"),
+        "positive_prompts": pd.Series(dtype="int64"),
+        "max_samples": pd.Series(dtype="int64"),
+    }
+)
+_PASS_PARTIALS = pd.DataFrame(
+    {
+        "source": pd.Series(dtype=object),
+        "k": pd.Series(dtype="int64"),
+        "sum": pd.Series(dtype="float64"),
+        "prompts": pd.Series(dtype="int64"),
+    }
+)
+
+
+class MetricTables(NamedTuple):
+    """The small per-source tables the metrics are assembled from (lazy, or computed)."""
+
+    sums: Any
+    """Per source: the row-level sums of :func:`partition_sums`."""
+    prompts: Any
+    """Per source: prompts, prompts with a rewarded sample, most samples of one prompt."""
+    pass_at_k: Any
+    """Per source and k: pass@k sums and prompt counts."""
+
+
+def metric_tables(frame: dd.DataFrame) -> MetricTables:
+    """The lazy tables that :func:`assemble_metrics` takes, once computed."""
     sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
     per_prompt = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
     if "prompt" in frame.columns:
@@ -157,11 +190,15 @@ def metric_tables(frame: dd.DataFrame) -> tuple[dd.DataFrame, dd.DataFrame]:
             {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
         )
         per_prompt = per_prompt.reset_index()
-    passes = per_prompt.map_partitions(pass_partials, meta=pass_partials(per_prompt._meta))
-    source_passes = passes.groupby("source").agg(
-        {name: ("max" if name == "max_samples" else "sum") for name in passes.columns[1:]}
+    prompts = per_prompt.map_partitions(prompt_partials, meta=_PROMPT_PARTIALS)
+    passes = per_prompt.map_partitions(pass_partials, meta=_PASS_PARTIALS)
+    return MetricTables(
+        sums.groupby("source").sum(),
+        prompts.groupby("source").agg(
+            {"prompts": "sum", "positive_prompts": "sum", "max_samples": "max"}
+        ),
+        passes.groupby(["source", "k"]).sum(),
     )
-    return sums.groupby("source").sum(), source_passes
 
 
 def dataset_metrics(scores_url: str) -> dict[str, Any]:
@@ -170,11 +207,11 @@ def dataset_metrics(scores_url: str) -> dict[str, Any]:
     frame = frame[
         [name for name in frame.columns if name in METRIC_COLUMNS or name.startswith("reward_")]
     ]
-    sums, passes = dask.compute(*metric_tables(frame))
-    return assemble_metrics(sums, passes)
+    return assemble_metrics(MetricTables(*dask.compute(*metric_tables(frame))))
 
 
-def _metrics_of(sums: pd.Series, passes: pd.Series) -> dict[str, Any]:
+def _metrics_of(sums: pd.Series, prompts: pd.Series, passes: pd.DataFrame) -> dict[str, Any]:
+    """The metrics of one source (or of all): ``passes`` is indexed by k."""
     rows = int(sums["rows"])
 
     def mean(total: str, count: float) -> float | None:
@@ -186,14 +223,14 @@ def _metrics_of(sums: pd.Series, passes: pd.Series) -> dict[str, Any]:
         "accuracy": mean("reward", rows),
         "fraction_correct": mean("correct", rows),
         "pass@samples_per_prompt": (
-            float(passes["positive_prompts"]) / passes["prompts"] if passes["prompts"] else None
+            float(prompts["positive_prompts"]) / prompts["prompts"] if prompts["prompts"] else None
         ),
-        "samples_per_prompt": int(passes["max_samples"]),
-        "num_prompts": int(passes["prompts"]),
+        "samples_per_prompt": int(prompts["max_samples"]),
+        "num_prompts": int(prompts["prompts"]),
         "pass@k": {
-            str(k): float(passes[f"pass@{k}:sum"]) / passes[f"pass@{k}:prompts"]
-            for k in PASS_KS
-            if passes[f"pass@{k}:prompts"] > 0
+            str(k): float(row["sum"]) / row["prompts"]
+            for k, row in passes.sort_index().iterrows()
+            if row["prompts"] > 0
         },
         "fraction_of_samples_properly_ended": mean("ended", rows),
         "generation_lengths": mean("generation_length", sums["generation_length_count"]),
@@ -210,12 +247,16 @@ def _metrics_of(sums: pd.Series, passes: pd.Series) -> dict[str, Any]:
     return metrics
 
 
-def assemble_metrics(sums: pd.DataFrame, passes: pd.DataFrame) -> dict[str, Any]:
-    """The metrics document from the per-source tables: overall first, then each source."""
-    overall_passes = passes.sum()
-    overall_passes["max_samples"] = passes["max_samples"].max() if len(passes) else 0
-    metrics = _metrics_of(sums.sum(), overall_passes)
+def assemble_metrics(tables: MetricTables) -> dict[str, Any]:
+    """The metrics document from the computed per-source tables: overall, then each source."""
+    sums, prompts, passes = tables
+    overall_prompts = prompts.sum()
+    overall_prompts["max_samples"] = prompts["max_samples"].max() if len(prompts) else 0
+    metrics = _metrics_of(sums.sum(), overall_prompts, passes.groupby(level="k").sum())
     metrics["by_data_source"] = {
-        str(source): _metrics_of(sums.loc[source], passes.loc[source]) for source in sums.index
+        str(source): _metrics_of(
+            sums.loc[source], prompts.loc[source], passes.xs(source, level="source")
+        )
+        for source in sums.index
     }
     return metrics

@@ -12,19 +12,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
+from pipeline.errors import InputError
+
 SCORES = "scores"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
 REPORT = "report.html"
-
-
-class OutputExists(ValueError):
-    """The output folder already holds results, and resuming was not asked for."""
+SCORED_COLUMNS = ("reward", "correct", "error")
+"""Columns every scored part has; a dataset without them is not one."""
 
 
 def part_name(index: int) -> str:
@@ -102,3 +103,27 @@ def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, in
     errors = frame["error"].notna()
     timeouts = frame["error"].str.startswith("timeout").fillna(False)
     return {"rows": len(frame), "errors": int(errors.sum()), "timeouts": int(timeouts.sum())}
+
+
+def scored_columns(outdir: str) -> list[str]:
+    """The columns of the scored dataset in ``outdir``; raises :class:`InputError` when the
+    folder is missing or holds no scored parts."""
+    fs, root = url_to_fs(outdir)
+    if not fs.isdir(root):
+        raise InputError(f"{outdir} does not exist or is not a folder")
+    output = OutputDir(outdir)
+    parts = sorted(output.finished_parts())
+    if not parts:
+        raise InputError(f"{outdir} is not a scored dataset: no {SCORES}/part-*.parquet in it")
+    first = f"{SCORES}/{part_name(parts[0])}"
+    try:
+        with fsspec.open(output.path(first), "rb") as handle:
+            names = pq.read_schema(handle).names
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"{outdir}: {first} is not a readable Parquet file ({error})") from None
+    missing = [name for name in SCORED_COLUMNS if name not in names]
+    if missing:
+        raise InputError(
+            f"{outdir} is not a scored dataset: {first} has no {', '.join(missing)} column"
+        )
+    return names

@@ -20,18 +20,11 @@ import pyarrow as pa
 from distributed import Client, as_completed, get_client
 
 from pipeline.cluster import worker_count
+from pipeline.errors import OutputExists
+from pipeline.inputs import InputFile, InputPlan, discover_inputs, plan_inputs, read_block
 from pipeline.metrics import dataset_metrics
-from pipeline.output import (
-    MANIFEST,
-    METRICS,
-    SCORES,
-    OutputDir,
-    OutputExists,
-    part_name,
-    write_part,
-)
+from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name, write_part
 from pipeline.partition import score_partition, scored_meta
-from pipeline.plan import InputFile, InputPlan, discover_inputs, plan_inputs, read_block
 from pipeline.progress import ProgressLine
 from rewards.config import ConfigError, ScoringConfig, load_config
 

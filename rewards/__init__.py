@@ -1,12 +1,25 @@
 """rollscore's reward library: pure reward functions, their configuration, batch scoring.
 
-Every name of NeMo-RL's ``nemo_rl.environments.rewards`` is here with the same signature.
+Every name of NeMo-RL's ``nemo_rl.environments.rewards`` is here with the same signature. No
+Dask, no torch.
+
+- The rewards, one file per family: :mod:`rewards.format`, :mod:`rewards.exact`,
+  :mod:`rewards.bbox`, :mod:`rewards.math_answers` (math-verify and geo3k), and
+  :mod:`rewards.combine` (weighted combinations); :mod:`rewards.tags` extracts answers.
+- :mod:`rewards.config` reads and checks a configuration; :mod:`rewards.registry` maps names
+  to functions.
+- :mod:`rewards.batch`: :func:`score_batch`, what the pipeline and the adapter call per
+  partition.
+- :mod:`rewards.math_verifier` runs math-verify in child processes
+  (:mod:`rewards.math_verify_process`) so it is right in any thread and bounded in time.
+- :mod:`rewards.errors`: the errors a user can meet.
 """
 
 from rewards.batch import BatchScores, score_batch
 from rewards.bbox import bbox_giou_reward
 from rewards.combine import combine_reward_functions
-from rewards.config import ConfigError, ScoringConfig, load_config
+from rewards.config import ScoringConfig, load_config
+from rewards.errors import ConfigError, VerifierUnavailable
 from rewards.exact import (
     exact_answer_alphanumeric_reward,
     exact_answer_alphanumeric_with_fallback_reward,
@@ -20,6 +33,7 @@ __all__ = [
     "BatchScores",
     "ConfigError",
     "ScoringConfig",
+    "VerifierUnavailable",
     "bbox_giou_reward",
     "boxed",
     "combine_reward_functions",

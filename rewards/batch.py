@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from rewards.combine import RewardFunction, combine_scores
 from rewards.config import RewardSet, ScoringConfig
+from rewards.errors import describe
 from rewards.math_verifier import sample_time_limit
 from rewards.notes import collecting_notes
 
@@ -89,7 +90,7 @@ def _score_row(
                     results.append((float(value), flag))
                     values[column] = results[-1][0]
                 except Exception as raised:
-                    error = error or f"exception: {column}: {type(raised).__name__}: {raised}"[:500]
+                    error = error or describe(raised, f"exception: {column}: ")
         answer, error = notes.answer, error or notes.problem
         if len(results) == len(resolved.functions):
             reward, correct = combine_scores(results, resolved.weights)

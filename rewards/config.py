@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from rewards.combine import RewardFunction, normalised_weights
+from rewards.errors import ConfigError
 from rewards.math_verifier import DEFAULT_TIME_LIMIT
 from rewards.registry import UnknownReward, check_arguments, column_label, resolve_reward
 
@@ -35,10 +36,6 @@ TOP_LEVEL_KEYS = (
     "by_data_source",
 )
 ENTRY_KEYS = ("name", "weight", "kwargs")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work; the message names the offending entry."""
 
 
 @dataclass(frozen=True)

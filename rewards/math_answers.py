@@ -25,9 +25,13 @@ def math_verify_func(golds: Sequence[str], predictions: Sequence[str]) -> tuple[
     return verifier.verify(golds, predictions), None
 
 
+CORRECT_ABOVE = 0.1
+"""NeMo-RL's threshold on math-verify's score (0.0 or 1.0): above it, the answer is right."""
+
+
 def _is_equivalent(ground_truth: str, answer: str) -> bool:
     score, _ = math_verify_func([boxed(ground_truth)], [boxed(answer)])
-    return score > 0.1
+    return score > CORRECT_ABOVE
 
 
 def math_expression_reward(

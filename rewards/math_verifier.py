@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from rewards.bounded_cache import BoundedCache
+from rewards.errors import VerifierUnavailable
 from rewards.notes import note_problem
 
 DEFAULT_TIME_LIMIT = 5.0
@@ -46,10 +47,6 @@ def sample_time_limit(seconds: float) -> Iterator[None]:
         yield
     finally:
         _time_limit.reset(token)
-
-
-class VerifierUnavailable(RuntimeError):
-    """The math-verify child process could not be started at all."""
 
 
 def _child_environment() -> dict[str, str]:
@@ -191,6 +188,11 @@ class MathVerifier:
     def _checkin(self, child: _Child) -> None:
         with self._lock:
             self._idle.append(child)
+
+    def idle_child_pids(self) -> list[int]:
+        """Process ids of the children waiting for work, the next one to be used last."""
+        with self._lock:
+            return [child.process.pid for child in self._idle]
 
     def warm_up(self) -> None:
         """Start one child and wait until it is ready, so the first sample pays nothing."""

@@ -18,6 +18,7 @@ from functools import lru_cache
 from multiprocessing.connection import Connection
 
 from rewards import two_stage_parsing
+from rewards.errors import describe
 
 Reply = tuple[str, "float | str | None"]
 
@@ -91,7 +92,7 @@ def answer(golds: tuple[str, ...], predictions: tuple[str, ...], time_limit: flo
     except SampleTimeout:
         return ("timeout", None)
     except Exception as error:
-        return ("error", f"{type(error).__name__}: {error}"[:500])
+        return ("error", describe(error))
 
 
 def main(read_fd: int, write_fd: int) -> None:

@@ -1,8 +1,10 @@
-"""Shared fixtures for the reward library's tests."""
+"""Shared fixtures: a module folder for users' reward functions, a real Dask cluster, a corpus."""
 
 from __future__ import annotations
 
 import pytest
+
+from bench.corpus import write_corpus
 
 
 @pytest.fixture
@@ -32,15 +34,5 @@ def client():
 
 @pytest.fixture(scope="session")
 def corpus_path(tmp_path_factory):
-    """A small GRPO-shaped corpus written by the shared benchmark generator."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    generator = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_rollouts.py"
-    path = tmp_path_factory.mktemp("corpus") / "rollouts.jsonl"
-    subprocess.run(
-        [sys.executable, str(generator), "--prompts", "40", "--samples", "8", "--out", str(path)],
-        check=True,
-    )
-    return path
+    """A small GRPO-shaped corpus: 40 prompts x 8 samples, as JSONL."""
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "rollouts.jsonl", 40, 8)

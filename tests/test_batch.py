@@ -3,13 +3,11 @@ answers and errors; a bad row scores 0.0 and never stops the batch."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import pytest
 
+from bench.corpus import read_rows, write_corpus
 from rewards import (
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
@@ -19,8 +17,6 @@ from rewards import (
     score_batch,
 )
 from rewards.math_verifier import verifier
-
-MAKE_ROLLOUTS = "/work/shared/bench/make_rollouts.py"
 
 MIXED_FUNCTIONS = [
     ("format", format_reward, 0.2),
@@ -198,14 +194,8 @@ def test_duplicate_names_get_their_own_columns():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """The shared benchmark corpus: 60 prompts x 8 samples."""
-    path = tmp_path_factory.mktemp("corpus") / "rollouts.jsonl"
-    subprocess.run(
-        [sys.executable, MAKE_ROLLOUTS, "--prompts", "60", "--samples", "8", "--out", str(path)],
-        check=True,
-    )
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    """The benchmark corpus: 60 prompts x 8 samples."""
+    return read_rows(write_corpus(tmp_path_factory.mktemp("corpus") / "rollouts.jsonl", 60, 8))
 
 
 def test_the_benchmark_corpus_scores_as_combine_reward_functions(corpus):

@@ -151,6 +151,7 @@ def test_metrics_of_a_folder_that_is_not_a_scored_dataset_exits_2(tmp_path, caps
     assert "is not a scored dataset" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_example_scores_on_a_local_cluster_with_a_summary_and_a_performance_report(tmp_path):
     out = tmp_path / "out"
     report = tmp_path / "performance.html"
@@ -275,6 +276,7 @@ def dask_processes(tmp_path):
                 process.wait()
 
 
+@pytest.mark.slow
 def test_the_cli_on_an_existing_scheduler_scores_row_by_row_and_leaves_the_cluster_up(
     dask_processes, corpus_path, config_file, tmp_path
 ):
@@ -308,6 +310,7 @@ def test_the_cli_on_an_existing_scheduler_scores_row_by_row_and_leaves_the_clust
         assert client.submit(sum, [1, 2]).result() == 3
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_and_holds_each_row_once(
     dask_processes, corpus_path, config_file, tmp_path
 ):

@@ -26,6 +26,7 @@ SAMPLES = [
 METADATA = [{"ground_truth": "2"}, {"ground_truth": "4"}]
 
 
+@pytest.mark.slow
 def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
     with VLMEnvironment(CONFIG) as environment:
         workers = environment.client.scheduler_info()["workers"]
@@ -63,7 +64,7 @@ def test_a_bad_config_raises_before_any_cluster_starts(config, monkeypatch):
     def no_cluster(*args, **kwargs):
         raise AssertionError("a cluster was started for a bad config")
 
-    monkeypatch.setattr(env.environment, "LocalCluster", no_cluster)
+    monkeypatch.setattr(env.environment, "local_cluster", no_cluster)
 
     with pytest.raises(ConfigError):
         VLMEnvironment(config)

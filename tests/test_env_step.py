@@ -24,6 +24,8 @@ from rewards import (
     math_expression_reward,
 )
 
+pytestmark = pytest.mark.slow  # every test here steps on a real Dask cluster
+
 FORMAT_AND_MATH = {
     "reward_functions": [
         {"name": "format", "weight": 0.2},

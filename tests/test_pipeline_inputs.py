@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.jsonl import scan_jsonl
-from pipeline.parquet_input import read_parquet_rows
+from pipeline.errors import InputError
+from pipeline.inputs import InputPlan, discover_inputs, plan_inputs, read_block
+from pipeline.inputs.jsonl import scan_jsonl
+from pipeline.inputs.parquet import read_parquet_rows
 from pipeline.partition import READ_ERROR
-from pipeline.plan import InputError, InputPlan, discover_inputs, plan_inputs, read_block
 
 
 def write_jsonl(path, rows: list[object]) -> None:
@@ -68,6 +69,7 @@ def test_a_jsonl_scan_records_every_keys_types_and_the_line_offsets(tmp_path):
     assert scan.types == {"a": {"int", "float", "null"}, "b": {"str"}, "c": {"list"}}
 
 
+@pytest.mark.slow
 def test_jsonl_blocks_keep_types_turn_other_json_into_text_and_name_bad_lines(tmp_path, client):
     path = tmp_path / "r.jsonl"
     write_jsonl(
@@ -120,6 +122,7 @@ def test_parquet_row_ranges_read_only_their_rows_across_row_groups(tmp_path):
     assert values(frame["response"]) == [None] * 6
 
 
+@pytest.mark.slow
 def test_a_plan_round_trips_through_json_so_a_run_can_resume_it(tmp_path, client):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"ground_truth": "1", "response": "r"}] * 5)
@@ -131,6 +134,7 @@ def test_a_plan_round_trips_through_json_so_a_run_can_resume_it(tmp_path, client
     assert [block.rows for block in plan.blocks] == [2, 2, 1]
 
 
+@pytest.mark.slow
 def test_jsonl_and_parquet_inputs_share_one_schema(tmp_path, client):
     write_jsonl(tmp_path / "a.jsonl", [{"ground_truth": "1", "response": "r", "extra": "e"}])
     pq.write_table(
@@ -144,6 +148,7 @@ def test_jsonl_and_parquet_inputs_share_one_schema(tmp_path, client):
     assert values(frame["score"]) == [None, 0.5]
 
 
+@pytest.mark.slow
 def test_an_empty_input_is_an_input_error(tmp_path, client):
     (tmp_path / "empty.jsonl").write_text("")
 

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
-from pipeline.output import MANIFEST, OutputDir, OutputExists
+from pipeline.errors import OutputExists
+from pipeline.output import MANIFEST, OutputDir
 from pipeline.pass_at_k import pass_at_k
 from pipeline.run import prepare_job, run_job, score_rollouts
 from rewards import (
@@ -24,6 +25,8 @@ from rewards import (
     format_reward,
     math_expression_reward,
 )
+
+pytestmark = pytest.mark.slow  # every test here runs on a real Dask cluster
 
 CONFIG = {
     "reward_functions": [{"name": "format", "weight": 0.2}, {"name": "math_expr", "weight": 0.8}]

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.metrics import dataset_metrics
-from pipeline.report_data import (
+from pipeline.report.data import (
     LENGTH_BINS,
     SAMPLE_LIMITS,
     TEXT_LIMIT,
@@ -28,7 +28,7 @@ from pipeline.report_data import (
     report_data,
     reward_edges,
 )
-from pipeline.report_html import render_report
+from pipeline.report.html import render_report
 
 SCRIPT = "<script>alert('x')</script>"
 COLUMNS = (
@@ -134,6 +134,7 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(PART_0 + PART_1, columns=COLUMNS)
 
 
+@pytest.mark.slow
 def test_headline_numbers_are_the_datasets(data):
     metrics = data.metrics
     assert metrics["rows"] == 10
@@ -145,10 +146,81 @@ def test_headline_numbers_are_the_datasets(data):
     assert data.seconds == 12.5
 
 
-def test_the_metrics_are_those_of_dataset_metrics(scored, data, client):
-    assert data.metrics == dataset_metrics(str(scored / "scores"))
+# Worked out by hand from PART_0 and PART_1. Prompts (n samples, c correct and ended):
+# math pA (3, 1), math pB (3, 1), choice pC (3, 1; c2 did not end), choice pD (1, 0).
+NO_KIND = {"bad row": 0, "bad input": 0, "timeout": 0, "exception": 0}
+EXPECTED_MATH = {
+    "rows": 6,
+    "num_problems_in_batch": 6,
+    "accuracy": pytest.approx(2.2 / 6),
+    "fraction_correct": pytest.approx(2 / 6),
+    "pass@samples_per_prompt": 1.0,
+    "samples_per_prompt": 3,
+    "num_prompts": 2,
+    "pass@k": {"1": pytest.approx(1 / 3), "2": pytest.approx(2 / 3)},
+    "fraction_of_samples_properly_ended": 1.0,
+    "generation_lengths": pytest.approx(205 / 6),
+    "prompt_lengths": None,
+    "correct_solution_generation_lengths": 0,  # no prompt lengths to subtract
+    "errors": 2,
+    "timeouts": 1,
+    "errors_by_kind": {**NO_KIND, "timeout": 1, "exception": 1},
+    "mean_reward_format": pytest.approx(3 / 4),
+    "mean_reward_math_expr": pytest.approx(2 / 4),
+    "mean_reward_exact_alnum": None,
+}
+EXPECTED_CHOICE = {
+    "rows": 4,
+    "num_problems_in_batch": 4,
+    "accuracy": pytest.approx(1.2 / 4),
+    "fraction_correct": pytest.approx(1 / 4),
+    "pass@samples_per_prompt": 0.5,
+    "samples_per_prompt": 3,
+    "num_prompts": 2,
+    "pass@k": {"1": pytest.approx(1 / 6), "2": pytest.approx(2 / 3)},
+    "fraction_of_samples_properly_ended": pytest.approx(3 / 4),
+    "generation_lengths": pytest.approx(30.0),
+    "prompt_lengths": None,
+    "correct_solution_generation_lengths": 0,
+    "errors": 1,
+    "timeouts": 0,
+    "errors_by_kind": {**NO_KIND, "bad input": 1},
+    "mean_reward_format": 1.0,
+    "mean_reward_math_expr": None,
+    "mean_reward_exact_alnum": pytest.approx(2 / 3),
+}
+EXPECTED_METRICS = {
+    "rows": 10,
+    "num_problems_in_batch": 10,
+    "accuracy": pytest.approx(3.4 / 10),
+    "fraction_correct": pytest.approx(3 / 10),
+    "pass@samples_per_prompt": pytest.approx(3 / 4),
+    "samples_per_prompt": 3,
+    "num_prompts": 4,
+    "pass@k": {"1": pytest.approx(1 / 4), "2": pytest.approx(2 / 3)},
+    "fraction_of_samples_properly_ended": pytest.approx(9 / 10),
+    "generation_lengths": pytest.approx(32.5),
+    "prompt_lengths": None,
+    "correct_solution_generation_lengths": 0,
+    "errors": 3,
+    "timeouts": 1,
+    "errors_by_kind": {**NO_KIND, "bad input": 1, "timeout": 1, "exception": 1},
+    "mean_reward_format": pytest.approx(6 / 7),
+    "mean_reward_math_expr": pytest.approx(2 / 4),
+    "mean_reward_exact_alnum": pytest.approx(2 / 3),
+    "by_data_source": {"choice": EXPECTED_CHOICE, "math": EXPECTED_MATH},
+}
 
 
+@pytest.mark.slow
+def test_the_metrics_are_the_hand_computed_ones_in_the_report_and_in_metrics_json(
+    scored, data, client
+):
+    assert data.metrics == EXPECTED_METRICS
+    assert dataset_metrics(str(scored / "scores")) == EXPECTED_METRICS
+
+
+@pytest.mark.slow
 def test_per_source_counts(data):
     sources = {source.name: source for source in data.sources}
     assert list(sources) == ["choice", "math"]
@@ -160,6 +232,7 @@ def test_per_source_counts(data):
     assert list(sources["choice"].rewards) == ["reward", "reward_format", "reward_exact_alnum"]
 
 
+@pytest.mark.slow
 def test_histograms_equal_numpy_histograms_of_the_same_values(data):
     rows = frame()
     counted_correct = rows["correct"] & rows["is_end"]
@@ -181,6 +254,7 @@ def test_histograms_equal_numpy_histograms_of_the_same_values(data):
     assert (math.length_correct.total, math.length_incorrect.total) == (2, 4)
 
 
+@pytest.mark.slow
 def test_error_counts_and_examples(data):
     assert data.error_counts == {"bad row": 0, "bad input": 1, "timeout": 1, "exception": 1}
     examples = {kind: [row.id for row in rows] for kind, rows in data.error_examples.items()}
@@ -190,6 +264,7 @@ def test_error_counts_and_examples(data):
     assert timeout.error == "timeout: math-verify took over 5 s"
 
 
+@pytest.mark.slow
 def test_wrong_answers_are_the_incorrect_rows_without_an_error(data):
     wrong = {source.name: source.wrong_answers for source in data.sources}
     assert sorted(row.id for row in wrong["math"]) == ["m1", "m3"]
@@ -198,6 +273,7 @@ def test_wrong_answers_are_the_incorrect_rows_without_an_error(data):
     assert (c1.ground_truth, c1.extracted_answer, c1.reward) == ("B", "A", 0.2)
 
 
+@pytest.mark.slow
 def test_the_page_shows_every_section_with_texts_escaped(page, scored):
     assert "<script" not in page
     assert escape(SCRIPT) in page
@@ -263,6 +339,7 @@ def rollscore(*arguments: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_rollscore_report_writes_one_self_contained_page(scored, tmp_path):
     done = rollscore("report", str(scored), "--workers", "1")
     assert done.returncode == 0, done.stderr
@@ -301,6 +378,29 @@ def test_a_folder_that_is_not_a_scored_dataset_exits_2(tmp_path, capsys, make, m
     assert error.count("\n") == 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["report", "score"])
+def test_without_matplotlib_the_report_is_refused_before_any_work(
+    tmp_path, capsys, monkeypatch, command
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    arguments = {
+        "report": ["report", str(tmp_path)],
+        "score": [
+            "score", str(examples / "rollouts.jsonl"), "--config", str(examples / "config.yaml"),
+            "--output", str(tmp_path / "out"), "--report",
+        ],
+    }[command]  # fmt: skip
+
+    assert main(arguments) == 2
+    assert capsys.readouterr().err == (
+        "rollscore: error: the report draws its charts with matplotlib, which is not "
+        "installed: pip install 'rollscore[report]'\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_missing_folder_exits_2_from_the_command_line_without_a_traceback(tmp_path):
     done = rollscore("report", str(tmp_path / "missing"))
     assert done.returncode == 2
@@ -308,6 +408,7 @@ def test_a_missing_folder_exits_2_from_the_command_line_without_a_traceback(tmp_
     assert done.stderr == f"rollscore: error: {missing} does not exist or is not a folder\n"
 
 
+@pytest.mark.slow
 def test_score_with_report_writes_the_report_at_the_end_of_the_run(tmp_path):
     examples = Path(__file__).resolve().parents[1] / "examples"
     outdir = tmp_path / "scored"

@@ -11,6 +11,8 @@ import pytest
 from pipeline.report import write_report
 from pipeline.run import score_rollouts
 
+pytestmark = pytest.mark.slow  # a real scoring run, then a browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -23,7 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
 
 
 def require_browser() -> None:
@@ -86,12 +87,12 @@ def test_the_report_of_a_scoring_run_renders_in_chromium(tmp_path, client):
             )
             title = page.title()
             headings = page.locator("h2").all_inner_texts()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            screenshot = page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
 
     assert errors == []
+    assert screenshot.startswith(b"\x89PNG")
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert len(widths) == expected_images(outdir / "scores")
     assert all(width == 600 for width in widths), widths

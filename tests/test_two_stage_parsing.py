@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # parses every answer in two fresh processes
+
 TRICKY = [
     r"\frac{3}{4}",
     "3/4",

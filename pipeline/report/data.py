@@ -14,17 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask.dataframe as dd
-import fsspec
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from distributed import Client, get_client
-from fsspec.core import url_to_fs
 
 from pipeline.metrics import (
     ERROR_KINDS,
     METRIC_COLUMNS,
+    MetricTables,
     assemble_metrics,
     component_columns,
     ended_flags,
@@ -34,12 +31,9 @@ from pipeline.metrics import (
     source_labels,
     text_values,
 )
-from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name
+from pipeline.output import MANIFEST, METRICS, SCORED_COLUMNS, OutputDir, scored_columns
 from pipeline.partition import responses_of
-from pipeline.plan import InputError
 
-SCORED_COLUMNS = ("reward", "correct", "error")
-"""Columns every scored part has; a dataset without them is not one."""
 SAMPLE_COLUMNS = ("id", "ground_truth", "extracted_answer", "response", "message_log")
 SAMPLE_LIMITS = {"error": 5, "wrong": 8}
 """Example rows kept per error kind, and wrong answers kept per data source."""
@@ -144,30 +138,6 @@ class ReportData:
     error_counts: dict[str, int]
     """Errors per kind (the text before ':'), ``other`` for any other prefix."""
     error_examples: dict[str, tuple[ExampleRow, ...]]
-
-
-def scored_columns(outdir: str) -> list[str]:
-    """The columns of the scored dataset in ``outdir``; raises :class:`InputError` when the
-    folder is missing or holds no scored parts."""
-    fs, root = url_to_fs(outdir)
-    if not fs.isdir(root):
-        raise InputError(f"{outdir} does not exist or is not a folder")
-    output = OutputDir(outdir)
-    parts = sorted(output.finished_parts())
-    if not parts:
-        raise InputError(f"{outdir} is not a scored dataset: no {SCORES}/part-*.parquet in it")
-    first = f"{SCORES}/{part_name(parts[0])}"
-    try:
-        with fsspec.open(output.path(first), "rb") as handle:
-            names = pq.read_schema(handle).names
-    except (OSError, pa.ArrowException) as error:
-        raise InputError(f"{outdir}: {first} is not a readable Parquet file ({error})") from None
-    missing = [name for name in SCORED_COLUMNS if name not in names]
-    if missing:
-        raise InputError(
-            f"{outdir} is not a scored dataset: {first} has no {', '.join(missing)} column"
-        )
-    return names
 
 
 def _cut(value: object) -> str | None:
@@ -376,7 +346,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
     output = OutputDir(outdir)
     rewards = [name for name in available if name.startswith("reward_")]
     frame = _read(output, available, [*METRIC_COLUMNS, *SCORED_COLUMNS, *SAMPLE_COLUMNS, *rewards])
-    sums, passes = metric_tables(frame)
+    tables = metric_tables(frame)
     ranges = frame.map_partitions(partition_ranges, meta=_RANGES_META, token="report-ranges")
     ranges = ranges.groupby(["source", "column"]).agg({"count": "sum", "min": "min", "max": "max"})
     samples = frame.reduction(
@@ -387,7 +357,8 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
         token="report-samples",
         split_every=SPLIT_EVERY,
     )
-    sums, passes, ranges, samples = client.compute([sums, passes, ranges, samples], sync=True)
+    *computed, ranges, samples = client.compute([*tables, ranges, samples], sync=True)
+    tables = MetricTables(*computed)
 
     generation = ranges["count"][ranges.index.get_level_values("column") == GENERATION_LENGTH]
     length_column = GENERATION_LENGTH if generation.sum() > 0 else RESPONSE_CHARS
@@ -404,7 +375,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
     for (source, column, index), count in client.compute(summed, sync=True).items():
         counts.setdefault((source, column), {})[int(index)] = int(count)
 
-    metrics = assemble_metrics(sums, passes)
+    metrics = assemble_metrics(tables)
     sources = []
     for name, source_metrics in metrics["by_data_source"].items():
         length = bins.get((name, LENGTH))
@@ -412,7 +383,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
             SourceReport(
                 name=name,
                 rows=source_metrics["rows"],
-                correct=int(sums.loc[name, "correct"]),
+                correct=int(tables.sums.loc[name, "correct"]),
                 metrics=source_metrics,
                 rewards={
                     column: _histogram(counts.get((name, column), {}), bins[(name, column)])

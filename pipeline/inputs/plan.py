@@ -1,8 +1,7 @@
-"""From input paths to a partition plan: which files, which slices of them, which schema.
+"""From rollout files to a partition plan: which slices of them, read with which schema.
 
-Inputs are files, globs or folders, as local paths or fsspec URLs. JSONL files are scanned
-once on the cluster (line offsets, column types); Parquet files are planned from their
-footers. Each block is a slice of one file of about ``partition_rows`` rows.
+JSONL files are scanned once on the cluster (line offsets, column types); Parquet files are
+planned from their footers. Each block is a slice of one file of about ``partition_rows`` rows.
 """
 
 from __future__ import annotations
@@ -14,30 +13,18 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import pyarrow as pa
 from distributed import Client
-from fsspec import AbstractFileSystem
-from fsspec.core import url_to_fs
-from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.jsonl import JsonlScan, column_type, read_jsonl_block, scan_jsonl
-from pipeline.parquet_input import parquet_footer, read_parquet_rows
+from pipeline.errors import InputError
+from pipeline.inputs.discovery import InputFile
+from pipeline.inputs.jsonl import JsonlScan, column_type, read_jsonl_block, scan_jsonl
+from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from pipeline.partition import READ_ERROR
 
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
 MIN_PARTITION_ROWS = 50
 INDEX_GRANULARITY = 50
 """Lines between recorded JSONL offsets when the partition size is chosen automatically."""
-
-
-class InputError(ValueError):
-    """An input that cannot be read: missing, unmatched, of an unknown format, unreadable."""
-
-
-@dataclass(frozen=True)
-class InputFile:
-    url: str
-    kind: str
 
 
 @dataclass(frozen=True)
@@ -72,49 +59,6 @@ class InputPlan:
     def from_json(cls, data: dict) -> InputPlan:
         schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
         return cls([Block(**block) for block in data["blocks"]], schema)
-
-
-def _kind(path: str) -> str | None:
-    lowered = path.lower()
-    return next((kind for suffix, kind in FORMATS.items() if lowered.endswith(suffix)), None)
-
-
-def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
-    """The paths one input names, whether it named a single file, and their filesystem."""
-    try:
-        fs, path = url_to_fs(given)
-        if any(char in path for char in "*?["):
-            return sorted(fs.glob(path)), False, fs
-        if fs.isdir(path):
-            return sorted(fs.find(path)), False, fs
-        if fs.isfile(path):
-            return [path], True, fs
-    except (OSError, ValueError, ImportError) as error:
-        raise InputError(f"input {given!r}: {error}") from None
-    raise InputError(f"input {given!r}: no such file or directory")
-
-
-def discover_inputs(inputs: Sequence[str]) -> list[InputFile]:
-    """Every rollout file the inputs name, in order; raises :class:`InputError` if an input
-    matches nothing readable."""
-    if not inputs:
-        raise InputError("no input given")
-    found: list[InputFile] = []
-    for given in inputs:
-        paths, explicit, fs = _expand(given)
-        if explicit and _kind(paths[0]) is None:
-            raise InputError(
-                f"input {given!r}: unknown format; expected {', '.join(sorted(FORMATS))} files"
-            )
-        matched = [
-            InputFile(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path), kind)
-            for path in paths
-            if (kind := _kind(path)) is not None and not path.rsplit("/", 1)[-1].startswith(".")
-        ]
-        if not matched:
-            raise InputError(f"input {given!r}: no {', '.join(sorted(FORMATS))} files found")
-        found.extend(matched)
-    return found
 
 
 def auto_partition_rows(total_rows: int, workers: int) -> int:

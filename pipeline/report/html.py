@@ -7,8 +7,8 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from pipeline.report_data import SAMPLE_LIMITS, TEXT_LIMIT, ExampleRow, ReportData, SourceReport
-from pipeline.report_figures import (
+from pipeline.report.data import SAMPLE_LIMITS, TEXT_LIMIT, ExampleRow, ReportData, SourceReport
+from pipeline.report.figures import (
     PALETTE,
     fraction_correct_chart,
     histogram_chart,

@@ -1,0 +1,25 @@
+"""The mistakes a user of the pipeline can make, each reported as one line before any work.
+
+The CLI turns these (and :class:`rewards.ConfigError`) into ``rollscore: error: ...`` and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+from rewards.errors import ConfigError
+
+
+class InputError(ValueError):
+    """An input that cannot be read: missing, unmatched, of an unknown format, unreadable."""
+
+
+class OutputExists(ValueError):
+    """The output folder already holds results, and resuming was not asked for."""
+
+
+class ReportUnavailable(RuntimeError):
+    """The report was asked for, but the plotting library it needs is not installed."""
+
+
+USER_ERRORS = (ConfigError, InputError, OutputExists, ReportUnavailable)
+"""Everything the CLI reports as one line and exit status 2."""

@@ -1,0 +1,8 @@
+"""Reading rollouts: which files the inputs name (:mod:`.discovery`), how they are cut into
+partitions (:mod:`.plan`), and the readers of one partition's rows (:mod:`.jsonl`,
+:mod:`.parquet`)."""
+
+from pipeline.inputs.discovery import InputFile, discover_inputs
+from pipeline.inputs.plan import Block, InputPlan, plan_inputs, read_block
+
+__all__ = ["Block", "InputFile", "InputPlan", "discover_inputs", "plan_inputs", "read_block"]
