@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.partition import score_partition
-from rewards import ScoringConfig
+from pipeline.partition import score_partition, unavailable_message
+from rewards import ScoringConfig, VerifierUnavailable
 
-STEP_COLUMNS = ["reward", "correct", "extracted_answer"]
+STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
 """The kernel's output columns a step uses; only these travel back from the workers."""
 
 
@@ -60,4 +60,8 @@ def score_frame(
     # One future per partition, gathered straight from the workers: computing the collection
     # itself would add a task that first concatenates them on one worker.
     futures = client.compute(scored[STEP_COLUMNS].to_delayed())
-    return pd.concat(client.gather(futures))
+    scores = pd.concat(client.gather(futures))
+    unavailable = unavailable_message(scores)
+    if unavailable is not None:
+        raise VerifierUnavailable(unavailable)
+    return scores

@@ -6,7 +6,7 @@ status 2.
 
 from __future__ import annotations
 
-from rewards.errors import ConfigError
+from rewards.errors import ConfigError, VerifierUnavailable
 
 
 class InputError(ValueError):
@@ -21,5 +21,6 @@ class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 
 
-USER_ERRORS = (ConfigError, InputError, OutputExists, ReportUnavailable)
-"""Everything the CLI reports as one line and exit status 2."""
+USER_ERRORS = (ConfigError, InputError, OutputExists, ReportUnavailable, VerifierUnavailable)
+"""Everything the CLI reports as one line and exit status 2 (a scoring process that cannot
+start is the user's machine to mend: its message carries the process's own last words)."""

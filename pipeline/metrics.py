@@ -20,12 +20,13 @@ import dask.dataframe as dd
 import pandas as pd
 
 from pipeline.pass_at_k import pass_at_k_sums
+from rewards.result import ErrorKind
 
-ERROR_KINDS = ("bad row", "bad input", "timeout", "exception")
+ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
 NO_SOURCE = "(none)"
 METRIC_COLUMNS = (
-    "reward", "correct", "error", "data_source", "prompt", "is_end", "generation_length",
-    "prompt_length",
+    "reward", "correct", "error", "error_kind", "data_source", "prompt", "is_end",
+    "generation_length", "prompt_length",
 )  # fmt: skip
 """The columns the metrics read (plus every ``reward_<name>``): never the long texts."""
 
@@ -82,7 +83,7 @@ def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
     )
     solved_length = (generation - prompt).where(reward == 1)
     error = text_values(frame["error"])
-    kind = error.map(lambda text: text.split(":", 1)[0], na_action="ignore")
+    kind = text_values(frame["error_kind"])
     columns: dict[str, pd.Series] = {
         "source": source_labels(frame),
         "rows": pd.Series(1, index=frame.index),
@@ -238,7 +239,7 @@ def _metrics_of(sums: pd.Series, prompts: pd.Series, passes: pd.DataFrame) -> di
         "correct_solution_generation_lengths": mean("solved_length", sums["solved_length_count"])
         or 0,
         "errors": int(sums["errors"]),
-        "timeouts": int(sums["errors:timeout"]),
+        "timeouts": int(sums[f"errors:{ErrorKind.TIMEOUT.value}"]),
         "errors_by_kind": {name: int(sums[f"errors:{name}"]) for name in ERROR_KINDS},
     }
     for name in [column[: -len(":sum")] for column in sums.index if column.endswith(":sum")]:

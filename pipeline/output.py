@@ -19,12 +19,14 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from pipeline.errors import InputError
+from pipeline.partition import unavailable_message
+from rewards.result import ErrorKind
 
 SCORES = "scores"
 MANIFEST = "run.json"
 METRICS = "metrics.json"
 REPORT = "report.html"
-SCORED_COLUMNS = ("reward", "correct", "error")
+SCORED_COLUMNS = ("reward", "correct", "error", "error_kind")
 """Columns every scored part has; a dataset without them is not one."""
 
 
@@ -88,8 +90,30 @@ class OutputDir:
             return json.load(handle)
 
 
-def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, int]:
-    """Write one scored partition atomically; return its row and error counts for progress."""
+@dataclass(frozen=True)
+class PartWritten:
+    """What writing one scored partition did: its row, error and timeout counts for the
+    progress line, or why it was not written (its scoring process could not start)."""
+
+    rows: int
+    errors: int
+    timeouts: int
+    unavailable: str | None = None
+
+
+def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> PartWritten:
+    """Write one scored partition atomically, unless nothing in it could be scored."""
+    unavailable = unavailable_message(frame)
+    if unavailable is not None:
+        return PartWritten(0, 0, 0, unavailable)
+    write_part(frame, url, schema)
+    kinds = frame["error_kind"]
+    timeouts = (kinds == ErrorKind.TIMEOUT.value).fillna(False)
+    return PartWritten(len(frame), int(kinds.notna().sum()), int(timeouts.sum()))
+
+
+def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> None:
+    """Write one partition atomically: to a hidden temporary file, renamed into place."""
     fs, path = url_to_fs(url)
     folder, name = path.rsplit("/", 1)
     temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
@@ -100,9 +124,6 @@ def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> dict[str, in
     with fs.open(temporary, "wb") as handle:
         pq.write_table(table, handle)
     fs.mv(temporary, path)
-    errors = frame["error"].notna()
-    timeouts = frame["error"].str.startswith("timeout").fillna(False)
-    return {"rows": len(frame), "errors": int(errors.sum()), "timeouts": int(timeouts.sum())}
 
 
 def scored_columns(outdir: str) -> list[str]:

@@ -1,9 +1,10 @@
 """Scoring one partition of rollouts: a plain pandas function that Dask maps over partitions.
 
 Input columns: ``ground_truth`` and ``response`` or ``message_log``, optionally
-``data_source``, anything else (carried through). Output: the input columns plus ``reward``,
-``correct``, one ``reward_<name>`` per configured function, ``extracted_answer`` and
-``error``, one output row per input row, in order.
+``data_source``, anything else (carried through), and the readers' :data:`READ_ERROR` and
+:data:`READ_ERROR_KIND` for rows they could not read. Output: the input columns plus
+``reward``, ``correct``, one ``reward_<name>`` per configured function, ``extracted_answer``,
+``error`` and ``error_kind``, one output row per input row, in order.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.responses import BadRow, ground_truth_text, response_from_message_log
-from rewards.batch import score_batch
+from rewards.batch import BatchScores, score_batch
 from rewards.config import ScoringConfig
+from rewards.errors import VerifierUnavailable
+from rewards.result import ErrorKind
 
 READ_ERROR = "__read_error"
-"""A column readers may add: why a row could not be read (then it scores 0.0 with that error)."""
+"""A column readers add: why a row could not be read (then it scores 0.0 with that error)."""
+READ_ERROR_KIND = "__read_error_kind"
+"""Beside it: the :class:`~rewards.result.ErrorKind` value of that error."""
 
 TEXT = pd.ArrowDtype(pa.string())
 FLOAT = pd.ArrowDtype(pa.float64())
 BOOL = pd.ArrowDtype(pa.bool_())
-SCORE_COLUMNS = ("reward", "correct", "extracted_answer", "error")
+SCORE_COLUMNS = ("reward", "correct", "extracted_answer", "error", "error_kind")
 
 
 def _is_missing(value: object) -> bool:
@@ -52,27 +57,57 @@ def responses_of(frame: pd.DataFrame) -> tuple[list[object], list[str | None]]:
 
 def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Score every row of ``frame``; bad rows score 0.0 with their ``error`` set."""
-    responses, errors = responses_of(frame)
-    read_errors = _column(frame, READ_ERROR)
-    ground_truths = [ground_truth_text(value) for value in _column(frame, "ground_truth")]
-    for index, error in enumerate(read_errors):
-        errors[index] = error or errors[index]
+    responses, log_errors = responses_of(frame)
+    errors = _column(frame, READ_ERROR)
+    kinds = _column(frame, READ_ERROR_KIND)
+    for index, log_error in enumerate(log_errors):
+        if errors[index] is None and log_error is not None:
+            errors[index], kinds[index] = log_error, ErrorKind.BAD_INPUT.value
         if errors[index] is not None:
             responses[index] = None  # scores 0.0; the reason is the error already found
-    scores = score_batch(config, ground_truths, responses, _column(frame, "data_source"))
-    scored = frame.drop(columns=[READ_ERROR, *SCORE_COLUMNS, *scores.components], errors="ignore")
+    ground_truths = [ground_truth_text(value) for value in _column(frame, "ground_truth")]
+    try:
+        scores = score_batch(config, ground_truths, responses, _column(frame, "data_source"))
+    except VerifierUnavailable as error:  # said in the rows, so the run stops with one line
+        scores = _unscored(len(frame), config, str(error))
+    for index, error in enumerate(errors):
+        if error is not None:
+            scores.error[index], scores.error_kind[index] = error, kinds[index]
+    scored = frame.drop(
+        columns=[READ_ERROR, READ_ERROR_KIND, *SCORE_COLUMNS, *scores.components], errors="ignore"
+    )
     new_columns = {
         "reward": pd.array(scores.reward, dtype=FLOAT),
         "correct": pd.array(scores.correct, dtype=BOOL),
         **{column: pd.array(values, dtype=FLOAT) for column, values in scores.components.items()},
         "extracted_answer": pd.array(scores.extracted_answer, dtype=TEXT),
-        "error": pd.array(
-            [read or scored_error for read, scored_error in zip(errors, scores.error)], dtype=TEXT
-        ),
+        "error": pd.array(scores.error, dtype=TEXT),
+        "error_kind": pd.array(scores.error_kind, dtype=TEXT),
     }
     return scored.assign(
         **{name: pd.Series(values, index=frame.index) for name, values in new_columns.items()}
     )
+
+
+def _unscored(rows: int, config: ScoringConfig, message: str) -> BatchScores:
+    """Scores of rows that could not be scored at all: every one ``verifier_unavailable``."""
+    return BatchScores(
+        reward=[0.0] * rows,
+        correct=[False] * rows,
+        components={column: [float("nan")] * rows for column in config.component_columns},
+        extracted_answer=[None] * rows,
+        error=[message] * rows,
+        error_kind=[ErrorKind.VERIFIER_UNAVAILABLE.value] * rows,
+    )
+
+
+def unavailable_message(scored: pd.DataFrame) -> str | None:
+    """The message of a scored partition whose scoring process could not start, else None:
+    such a partition is never written, and the work stops with this message."""
+    unavailable = scored["error_kind"] == ErrorKind.VERIFIER_UNAVAILABLE.value
+    if not unavailable.any():
+        return None
+    return scored["error"][unavailable.fillna(False)].iloc[0]
 
 
 def scored_meta(input_meta: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:

@@ -12,36 +12,63 @@ class BadRow(ValueError):
     """A row whose fields cannot be scored; the message says why."""
 
 
+def _items(value: object) -> list | None:
+    """A list's items (a numpy array's too, as Parquet gives lists), or None for anything else."""
+    if isinstance(value, (str, bytes, Mapping)):
+        return None
+    if isinstance(value, Sequence):
+        return list(value)
+    return value.tolist() if hasattr(value, "tolist") else None
+
+
+def message_text(content: object) -> str:
+    """A message's text: its ``content`` string, or the texts of its OpenAI-style
+    ``{"type": "text", "text": ...}`` parts joined (image and other parts are ignored).
+
+    Raises :class:`BadRow` for a content that is neither.
+    """
+    if isinstance(content, str):
+        return content
+    parts = _items(content)
+    if parts is None:
+        raise BadRow(f"assistant content is {type(content).__name__}, not a string or parts")
+    texts = []
+    for part in parts:
+        if not isinstance(part, Mapping):
+            raise BadRow(f"assistant content holds a part that is {type(part).__name__}")
+        if part.get("type") == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise BadRow(f"assistant text part is {type(text).__name__}, not a string")
+            texts.append(text)
+    return "".join(texts)
+
+
 def response_from_message_log(message_log: object) -> str:
-    """The concatenated ``content`` of the ``assistant`` messages of a conversation.
+    """The concatenated text (:func:`message_text`) of the ``assistant`` messages of a
+    conversation.
 
     Accepts a list of ``{role, content}`` mappings, or the same as JSON text. Raises
     :class:`BadRow` for anything else, for a conversation with no assistant message, or for
-    an assistant content that is not a string.
+    an assistant content that is neither a string nor a list of parts.
     """
     if isinstance(message_log, str):
         try:
             message_log = json.loads(message_log)
-        except json.JSONDecodeError:
-            raise BadRow("bad input: message_log is not valid JSON") from None
-    if isinstance(message_log, (str, bytes)) or not isinstance(message_log, Sequence):
-        if not hasattr(message_log, "tolist"):
-            raise BadRow(f"bad input: message_log is {type(message_log).__name__}, not a list")
-        message_log = message_log.tolist()
-    contents = []
-    for message in message_log:
+        except (ValueError, RecursionError):  # invalid, or nested too deep to parse
+            raise BadRow("message_log is not valid JSON") from None
+    messages = _items(message_log)
+    if messages is None:
+        raise BadRow(f"message_log is {type(message_log).__name__}, not a list")
+    texts = []
+    for message in messages:
         if not isinstance(message, Mapping):
-            raise BadRow("bad input: message_log holds a message that is not a mapping")
+            raise BadRow("message_log holds a message that is not a mapping")
         if message.get("role") == "assistant":
-            content = message.get("content")
-            if not isinstance(content, str):
-                raise BadRow(
-                    f"bad input: assistant content is {type(content).__name__}, not a string"
-                )
-            contents.append(content)
-    if not contents:
-        raise BadRow("bad input: message_log has no assistant message")
-    return "".join(contents)
+            texts.append(message_text(message.get("content")))
+    if not texts:
+        raise BadRow("message_log has no assistant message")
+    return "".join(texts)
 
 
 def ground_truth_text(value: object) -> object:

@@ -23,10 +23,10 @@ from pipeline.cluster import worker_count
 from pipeline.errors import OutputExists
 from pipeline.inputs import InputFile, InputPlan, discover_inputs, plan_inputs, read_block
 from pipeline.metrics import dataset_metrics
-from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name, write_part
+from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name, write_scored_part
 from pipeline.partition import score_partition, scored_meta
 from pipeline.progress import ProgressLine
-from rewards.config import ConfigError, ScoringConfig, load_config
+from rewards import ConfigError, ScoringConfig, VerifierUnavailable, load_config
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _score_blocks(
     schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
     run = uuid.uuid4().hex[:8]
     writes = [
-        dask.delayed(write_part)(
+        dask.delayed(write_scored_part)(
             part,
             job.output.path(SCORES, part_name(index)),
             schema,
@@ -171,9 +171,11 @@ def _score_blocks(
     futures = client.compute(writes)
     try:
         for future in as_completed(futures):
-            counts = future.result()
+            written = future.result()
+            if written.unavailable is not None:
+                raise VerifierUnavailable(written.unavailable)
             if line is not None:
-                line.update(counts["rows"], counts["errors"], counts["timeouts"])
+                line.update(written.rows, written.errors, written.timeouts)
     finally:
         if line is not None:
             line.close()

@@ -9,9 +9,10 @@ Dask, no torch.
 - :mod:`rewards.config` reads and checks a configuration; :mod:`rewards.registry` maps names
   to functions.
 - :mod:`rewards.batch`: :func:`score_batch`, what the pipeline and the adapter call per
-  partition.
-- :mod:`rewards.math_verifier` runs math-verify in child processes
-  (:mod:`rewards.math_verify_process`) so it is right in any thread and bounded in time.
+  partition; :mod:`rewards.result` is what one reward says of one response, explicitly.
+- :mod:`rewards.scoring_children` runs math-verify and users' functions in child processes
+  (:mod:`rewards.scoring_child`), right in any thread and bounded in time and memory; LaTeX
+  is parsed there in two stages (:mod:`rewards.two_stage_parsing`).
 - :mod:`rewards.errors`: the errors a user can meet.
 """
 
@@ -26,12 +27,14 @@ from rewards.exact import (
 )
 from rewards.format import format_reward
 from rewards.math_answers import boxed, geo3k_reward, math_expression_reward, math_verify_func
-from rewards.math_verifier import sample_time_limit
-from rewards.notes import note_answer, note_problem
+from rewards.result import ErrorKind, RewardResult
+from rewards.scoring_children import sample_time_limit
 
 __all__ = [
     "BatchScores",
     "ConfigError",
+    "ErrorKind",
+    "RewardResult",
     "ScoringConfig",
     "VerifierUnavailable",
     "bbox_giou_reward",
@@ -44,8 +47,6 @@ __all__ = [
     "load_config",
     "math_expression_reward",
     "math_verify_func",
-    "note_answer",
-    "note_problem",
     "sample_time_limit",
     "score_batch",
 ]

@@ -1,16 +1,38 @@
-"""Batch scoring: the one entry point the pipeline and the adapter call per partition."""
+"""Batch scoring: the one entry point the pipeline and the adapter call per partition.
+
+Per row: the combined reward and correctness flag exactly as the combined reward function
+returns them, each component's reward, the extracted answer, and the error (its text and its
+:class:`~rewards.result.ErrorKind`). Built-in rewards run here; math-verify and users'
+``"package.module:function"`` rewards run in the scoring children
+(:mod:`rewards.scoring_children`), bounded by the config's ``sample_timeout`` and
+``sample_memory_mb``.
+
+One policy for a row with an error, whatever the kind (a bad input, a timeout, a reward that
+raised, crashed or returned a non-number): it scores 0.0 and is incorrect, whatever its other
+rewards gave; its ``reward_<name>`` columns keep what each reward that succeeded returned, NaN
+for the one that failed.
+
+The extracted answer is one of the answers the row's rewards extracted, chosen independently of
+the order of ``reward_functions``: answers found in a tag or a ``\\boxed{}`` come before a
+whole-response fallback, then the reward of larger weight, then the smaller config name (and
+kwargs) in alphabetical order.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from rewards.combine import RewardFunction, combine_scores
-from rewards.config import RewardSet, ScoringConfig
-from rewards.errors import describe
-from rewards.math_verifier import sample_time_limit
-from rewards.notes import collecting_notes
+from rewards.combine import combine_scores
+from rewards.config import RewardSet, RewardSpec, ScoringConfig
+from rewards.errors import VerifierUnavailable, describe
+from rewards.registry import BUILTIN_RESULTS
+from rewards.result import ErrorKind, Problem, RewardResult
+from rewards.scoring_children import children, sample_limits
+
+Scorer = Callable[[str, str], RewardResult]
 
 
 @dataclass
@@ -22,25 +44,62 @@ class BatchScores:
     components: dict[str, list[float]] = field(default_factory=dict)
     extracted_answer: list[str | None] = field(default_factory=list)
     error: list[str | None] = field(default_factory=list)
+    error_kind: list[str | None] = field(default_factory=list)
 
 
-def bad_input(ground_truth: object, response: object) -> str | None:
+def bad_input(ground_truth: object, response: object) -> Problem | None:
     """Why a row cannot be scored (a missing or non-string field), or None if it can."""
     for field_name, value in (("ground_truth", ground_truth), ("response", response)):
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return f"bad input: {field_name} is missing"
+            return Problem(ErrorKind.BAD_INPUT, f"{field_name} is missing")
         if not isinstance(value, str):
-            return f"bad input: {field_name} is {type(value).__name__}, not a string"
+            return Problem(
+                ErrorKind.BAD_INPUT, f"{field_name} is {type(value).__name__}, not a string"
+            )
     return None
 
 
+def _builtin_scorer(spec: RewardSpec) -> Scorer:
+    """A built-in reward, run in this process; an exception costs its row only."""
+    function = partial(BUILTIN_RESULTS[spec.name], **dict(spec.kwargs))
+
+    def scored(ground_truth: str, response: str) -> RewardResult:
+        try:
+            return function(ground_truth, response)
+        except VerifierUnavailable:
+            raise  # nothing can be scored: stop the work, not one row
+        except Exception as error:
+            problem = Problem(ErrorKind.REWARD_EXCEPTION, describe(error, f"{spec.name} raised "))
+            return RewardResult(0.0, False, problem=problem)
+
+    return scored
+
+
+def _user_scorer(spec: RewardSpec) -> Scorer:
+    """A user's function, run in a scoring child under the sample limits."""
+    return partial(children.call, spec.name, spec.kwargs)
+
+
+def _answer_priority(specs: Sequence[RewardSpec]) -> list[int]:
+    """Indices of the specs in the order their answers are preferred (fallbacks aside): larger
+    weight first, then name and kwargs; never the order they are listed in."""
+    return sorted(
+        range(len(specs)),
+        key=lambda index: (-specs[index].weight, specs[index].name, repr(specs[index].kwargs)),
+    )
+
+
 class _ResolvedSet:
-    """A reward set's functions resolved once per batch, not once per row."""
+    """A reward set's scorers, built once per batch, not once per row."""
 
     def __init__(self, reward_set: RewardSet) -> None:
         self.columns = [spec.column for spec in reward_set.specs]
-        self.functions: list[RewardFunction] = [spec.function() for spec in reward_set.specs]
+        self.scorers = [
+            _builtin_scorer(spec) if spec.name in BUILTIN_RESULTS else _user_scorer(spec)
+            for spec in reward_set.specs
+        ]
         self.weights = reward_set.weights
+        self.priority = _answer_priority(reward_set.specs)
 
 
 def score_batch(
@@ -49,14 +108,9 @@ def score_batch(
     responses: Sequence[object],
     data_sources: Sequence[object] | None = None,
 ) -> BatchScores:
-    """Score each (ground truth, response) pair with the config's rewards.
-
-    Each row gets the combined reward and correctness flag exactly as the combined reward
-    function returns them, each component's reward (NaN where a component does not apply to
-    the row's data source, or raised), the extracted answer, and ``error``: None, or why the
-    row's score is not trustworthy (``bad input: ...``, ``timeout: ...``, ``exception: ...``).
-    A bad row scores 0.0 and never stops the batch.
-    """
+    """Score each (ground truth, response) pair with the config's rewards (see the module's
+    docstring for what a row gets). A bad row scores 0.0 and never stops the batch; only a
+    scoring child that cannot start at all raises (:class:`rewards.VerifierUnavailable`)."""
     if len(ground_truths) != len(responses):
         raise ValueError(f"{len(ground_truths)} ground truths but {len(responses)} responses")
     if data_sources is not None and len(data_sources) != len(responses):
@@ -64,7 +118,7 @@ def score_batch(
     sources = data_sources if data_sources is not None else [None] * len(responses)
     resolved: dict[int, _ResolvedSet] = {}
     scores = BatchScores(components={column: [] for column in config.component_columns})
-    with sample_time_limit(config.sample_timeout):
+    with sample_limits(config.sample_limits):
         for ground_truth, response, source in zip(ground_truths, responses, sources):
             reward_set = config.rewards_for(source)
             functions = resolved.get(id(reward_set))
@@ -78,25 +132,40 @@ def _score_row(
     scores: BatchScores, resolved: _ResolvedSet, ground_truth: object, response: object
 ) -> None:
     values: dict[str, float] = {}
-    error = bad_input(ground_truth, response)
     answer = None
     reward, correct = 0.0, False
-    if error is None:
-        results = []
-        with collecting_notes() as notes:
-            for column, function in zip(resolved.columns, resolved.functions):
-                try:
-                    value, flag = function(ground_truth, response)
-                    results.append((float(value), flag))
-                    values[column] = results[-1][0]
-                except Exception as raised:
-                    error = error or describe(raised, f"exception: {column}: ")
-        answer, error = notes.answer, error or notes.problem
-        if len(results) == len(resolved.functions):
-            reward, correct = combine_scores(results, resolved.weights)
+    problem = bad_input(ground_truth, response)
+    if problem is None:
+        results = [scorer(ground_truth, response) for scorer in resolved.scorers]
+        values = {
+            column: result.reward
+            for column, result in zip(resolved.columns, results)
+            if result.problem is None
+        }
+        answer = _chosen_answer(results, resolved.priority)
+        problem = next(
+            (results[i].problem for i in resolved.priority if results[i].problem is not None),
+            None,
+        )
+        if problem is None:  # finite rewards and weights summing to 1: a finite sum
+            reward, correct = combine_scores([result.pair for result in results], resolved.weights)
     scores.reward.append(reward)
     scores.correct.append(correct)
     scores.extracted_answer.append(answer)
-    scores.error.append(error)
+    scores.error.append(None if problem is None else problem.message)
+    scores.error_kind.append(None if problem is None else problem.kind.value)
     for column, column_values in scores.components.items():
         column_values.append(values.get(column, math.nan))
+
+
+def _chosen_answer(results: Sequence[RewardResult], priority: Sequence[int]) -> str | None:
+    """The extracted answer by the rule of the module's docstring."""
+    fallback = None
+    for index in priority:
+        result = results[index]
+        if result.answer is None:
+            continue
+        if not result.fallback:
+            return result.answer
+        fallback = fallback if fallback is not None else result.answer
+    return fallback

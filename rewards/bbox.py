@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
-from rewards.notes import note_answer
+from rewards.result import RewardResult
 from rewards.tags import tag_content
 
 Box = tuple[float, float, float, float]
+CORRECT_ABOVE = 0.5
+"""The GIoU above which a box counts as correct."""
 
 
 def parse_box(text: str) -> Box | None:
@@ -24,24 +26,38 @@ def parse_box(text: str) -> Box | None:
     return box
 
 
-def bbox_giou_reward(
+def bbox_giou_result(
     ground_truth: str,
     response: str,
     giou_penalty_thres: float = 10.0,
     answer_tag: str = "answer",
-) -> tuple[float, bool]:
+) -> RewardResult:
     """GIoU of the ``<answer_tag>`` box against the ground-truth box; correct above 0.5.
 
     Below ``giou_penalty_thres`` IoU (always, with the default) the enclosing-hull penalty
     applies, so a far-off box scores below 0 rather than exactly 0.
     """
     answer = tag_content(response, answer_tag)
-    note_answer(answer)
     if answer is None:
-        return 0.0, False
-    gold, predicted = parse_box(ground_truth), parse_box(answer)
+        return RewardResult(0.0, False)
+    giou = _giou(parse_box(ground_truth), parse_box(answer), giou_penalty_thres)
+    return RewardResult(giou, giou > CORRECT_ABOVE, answer)
+
+
+def bbox_giou_reward(
+    ground_truth: str,
+    response: str,
+    giou_penalty_thres: float = 10.0,
+    answer_tag: str = "answer",
+) -> tuple[float, bool]:
+    """NeMo-RL's bounding-box reward: :func:`bbox_giou_result`'s ``(reward, correct)``."""
+    return bbox_giou_result(ground_truth, response, giou_penalty_thres, answer_tag).pair
+
+
+def _giou(gold: Box | None, predicted: Box | None, giou_penalty_thres: float) -> float:
+    """The GIoU of two boxes, 0.0 when either is missing or the result is not finite."""
     if gold is None or predicted is None:
-        return 0.0, False
+        return 0.0
     x1g, y1g, x2g, y2g = gold
     x1r, y1r, x2r, y2r = predicted
     area_gold = (x2g - x1g) * (y2g - y1g)
@@ -53,6 +69,4 @@ def bbox_giou_reward(
     if iou < giou_penalty_thres:
         hull = max(1e-3, (max(x2g, x2r) - min(x1g, x1r)) * (max(y2g, y2r) - min(y1g, y1r)))
         giou = iou - (hull - union) / hull
-    if not math.isfinite(giou):  # finite coordinates whose areas overflow
-        return 0.0, False
-    return giou, giou > 0.5
+    return giou if math.isfinite(giou) else 0.0  # finite coordinates whose areas overflow

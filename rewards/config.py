@@ -3,7 +3,8 @@
 ```yaml
 num_workers: 8            # partitions / parallel scoring slots for one step
 stop_strings: null        # default next stop strings
-sample_timeout: 5.0       # seconds one sample may spend in math-verify
+sample_timeout: 5.0       # seconds one sample may spend in math-verify or a user's function
+sample_memory_mb: 4096    # memory the scoring process may use for one such sample
 reward_functions:
   - {name: format, weight: 0.2}
   - {name: math_expr, weight: 0.8, kwargs: {tag: answer}}
@@ -25,16 +26,24 @@ import yaml
 
 from rewards.combine import RewardFunction, normalised_weights
 from rewards.errors import ConfigError
-from rewards.math_verifier import DEFAULT_TIME_LIMIT
 from rewards.registry import UnknownReward, check_arguments, column_label, resolve_reward
+from rewards.scoring_requests import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIME_LIMIT,
+    MAX_TIME_LIMIT,
+    SampleLimits,
+)
 
 TOP_LEVEL_KEYS = (
     "num_workers",
     "stop_strings",
     "sample_timeout",
+    "sample_memory_mb",
     "reward_functions",
     "by_data_source",
 )
+MIN_MEMORY_MB = 1024
+"""Less than this and the scoring process could not score math: it uses about 260 MB."""
 ENTRY_KEYS = ("name", "weight", "kwargs")
 
 
@@ -74,6 +83,7 @@ class ScoringConfig:
     num_workers: int | None = None
     stop_strings: tuple[str, ...] | None = None
     sample_timeout: float = DEFAULT_TIME_LIMIT
+    sample_memory_mb: int = DEFAULT_MEMORY_MB
     _by_source: dict[str, RewardSet] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +94,11 @@ class ScoringConfig:
         if self._by_source and isinstance(data_source, str):
             return self._by_source.get(data_source, self.rewards)
         return self.rewards
+
+    @property
+    def sample_limits(self) -> SampleLimits:
+        """The time and memory one reward call may take on one sample."""
+        return SampleLimits(self.sample_timeout, self.sample_memory_mb)
 
     def to_mapping(self) -> dict[str, Any]:
         """The configuration as the plain mapping :func:`load_config` reads back to it."""
@@ -98,6 +113,7 @@ class ScoringConfig:
             "num_workers": self.num_workers,
             "stop_strings": None if self.stop_strings is None else list(self.stop_strings),
             "sample_timeout": self.sample_timeout,
+            "sample_memory_mb": self.sample_memory_mb,
             "reward_functions": entries(self.rewards),
             "by_data_source": {
                 source: {"reward_functions": entries(reward_set)}
@@ -138,6 +154,7 @@ def load_config(
         num_workers=_num_workers(source.get("num_workers")),
         stop_strings=_stop_strings(source.get("stop_strings")),
         sample_timeout=_sample_timeout(source.get("sample_timeout", DEFAULT_TIME_LIMIT)),
+        sample_memory_mb=_sample_memory_mb(source.get("sample_memory_mb", DEFAULT_MEMORY_MB)),
     )
 
 
@@ -241,6 +258,18 @@ def _stop_strings(value: Any) -> tuple[str, ...] | None:
 def _sample_timeout(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"config: sample_timeout must be a number of seconds, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"config: sample_timeout must be finite and > 0, not {value!r}")
+    if not math.isfinite(value) or not 0 < value <= MAX_TIME_LIMIT:
+        raise ConfigError(
+            f"config: sample_timeout must be more than 0 and at most {MAX_TIME_LIMIT:g} seconds, "
+            f"not {value!r}"
+        )
     return float(value)
+
+
+def _sample_memory_mb(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY_MB:
+        raise ConfigError(
+            f"config: sample_memory_mb must be a whole number of megabytes, at least "
+            f"{MIN_MEMORY_MB}, not {value!r}"
+        )
+    return value

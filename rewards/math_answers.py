@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from rewards.math_verifier import verifier
-from rewards.notes import note_answer
-from rewards.tags import BOXED_TOKEN, last_boxed_content, tag_content
+from rewards.result import RewardResult
+from rewards.scoring_children import children
+from rewards.tags import BOXED_TOKEN, has_boxed_after_think, last_boxed_content, tag_content
+
+CORRECT_ABOVE = 0.1
+"""NeMo-RL's threshold on math-verify's score (0.0 or 1.0): above it, the answer is right."""
 
 
 def boxed(text: str) -> str:
@@ -20,41 +22,45 @@ def math_verify_func(golds: Sequence[str], predictions: Sequence[str]) -> tuple[
 
     Returns ``(score, None)`` like math-verify's ``math_metric`` when it skips the string
     forms, which it does here always: printing a huge number can run for minutes. Safe in
-    any thread and bounded in time (see :mod:`rewards.math_verifier`).
+    any thread and bounded in time (see :mod:`rewards.scoring_children`); a timeout scores 0.0.
     """
-    return verifier.verify(golds, predictions), None
+    score, _ = children.verify(golds, predictions)
+    return score, None
 
 
-CORRECT_ABOVE = 0.1
-"""NeMo-RL's threshold on math-verify's score (0.0 or 1.0): above it, the answer is right."""
+def _judged(ground_truth: str, answer: str) -> RewardResult:
+    """The answer checked by math-verify: 1.0 when equivalent, and why not, if it could not say."""
+    score, problem = children.verify([boxed(ground_truth)], [boxed(answer)])
+    correct = score > CORRECT_ABOVE
+    return RewardResult(1.0 if correct else 0.0, correct, answer, problem=problem)
 
 
-def _is_equivalent(ground_truth: str, answer: str) -> bool:
-    score, _ = math_verify_func([boxed(ground_truth)], [boxed(answer)])
-    return score > CORRECT_ABOVE
+def math_expression_result(ground_truth: str, response: str, tag: str = "answer") -> RewardResult:
+    """1.0 when the ``<tag>`` content is the same expression as the ground truth, else 0.0."""
+    answer = tag_content(response, tag)
+    if answer is None:
+        return RewardResult(0.0, False)
+    return _judged(ground_truth, answer)
+
+
+def geo3k_result(ground_truth: str, response: str, format_score: float = 0.1) -> RewardResult:
+    """The last ``\\boxed{}`` answer graded by math-verify, plus a ``</think> ... \\boxed{}``
+    format bonus: ``(1 - format_score) * accuracy + format_score * format``."""
+    has_format = 1.0 if has_boxed_after_think(response) else 0.0
+    answer = last_boxed_content(response)
+    judged = _judged(ground_truth, answer) if answer is not None else RewardResult(0.0, False)
+    reward = (1.0 - format_score) * judged.reward + format_score * has_format
+    return RewardResult(reward, judged.correct, answer, problem=judged.problem)
 
 
 def math_expression_reward(
     ground_truth: str, response: str, tag: str = "answer"
 ) -> tuple[float, bool]:
-    """1.0 when the ``<tag>`` content is the same expression as the ground truth, else 0.0."""
-    answer = tag_content(response, tag)
-    note_answer(answer)
-    if answer is None:
-        return 0.0, False
-    correct = _is_equivalent(ground_truth, answer)
-    return (1.0 if correct else 0.0), correct
-
-
-_GEO3K_FORMAT = re.compile(r"</think>.*\\boxed\{.*\}", re.DOTALL)
+    """NeMo-RL's math reward: :func:`math_expression_result`'s ``(reward, correct)``; a
+    timeout scores ``(0.0, False)``."""
+    return math_expression_result(ground_truth, response, tag).pair
 
 
 def geo3k_reward(ground_truth: str, response: str, format_score: float = 0.1) -> tuple[float, bool]:
-    """The last ``\\boxed{}`` answer graded by math-verify, plus a ``</think> ... \\boxed{}``
-    format bonus: ``(1 - format_score) * accuracy + format_score * format``."""
-    has_format = 1.0 if _GEO3K_FORMAT.search(response) else 0.0
-    answer = last_boxed_content(response)
-    note_answer(answer)
-    correct = answer is not None and _is_equivalent(ground_truth, answer)
-    accuracy = 1.0 if correct else 0.0
-    return (1.0 - format_score) * accuracy + format_score * has_format, correct
+    """:func:`geo3k_result`'s ``(reward, correct)``."""
+    return geo3k_result(ground_truth, response, format_score).pair

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from functools import cache
 
-from rewards.bbox import bbox_giou_reward
+from rewards.bbox import bbox_giou_result, bbox_giou_reward
 from rewards.combine import RewardFunction
 from rewards.exact import (
+    exact_answer_alphanumeric_result,
     exact_answer_alphanumeric_reward,
+    exact_answer_alphanumeric_with_fallback_result,
     exact_answer_alphanumeric_with_fallback_reward,
 )
-from rewards.format import format_reward
-from rewards.math_answers import geo3k_reward, math_expression_reward
+from rewards.format import format_result, format_reward
+from rewards.math_answers import (
+    geo3k_result,
+    geo3k_reward,
+    math_expression_result,
+    math_expression_reward,
+)
+from rewards.result import RewardResult
+
+ResultFunction = Callable[..., RewardResult]
+"""``fn(ground_truth, response, **kwargs) -> RewardResult``: a built-in reward, said fully."""
 
 BUILTIN_REWARDS: dict[str, RewardFunction] = {
     "format": format_reward,
@@ -23,6 +35,16 @@ BUILTIN_REWARDS: dict[str, RewardFunction] = {
     "bbox_giou": bbox_giou_reward,
     "geo3k": geo3k_reward,
 }
+"""The NeMo-RL-signature function of each built-in name."""
+BUILTIN_RESULTS: dict[str, ResultFunction] = {
+    "format": format_result,
+    "exact_alnum": exact_answer_alphanumeric_result,
+    "exact_alnum_with_fallback": exact_answer_alphanumeric_with_fallback_result,
+    "math_expr": math_expression_result,
+    "bbox_giou": bbox_giou_result,
+    "geo3k": geo3k_result,
+}
+"""The same rewards returning :class:`RewardResult`, which batch scoring calls."""
 
 
 class UnknownReward(ValueError):

@@ -32,6 +32,19 @@ def client():
         yield session_client
 
 
+@pytest.fixture
+def broken_math_verify(tmp_path, monkeypatch):
+    """A ``PYTHONPATH`` whose ``math_verify`` fails to import, as a broken install would: the
+    scoring children started from here (or from processes started here) cannot start."""
+    folder = tmp_path / "broken"
+    (folder / "math_verify").mkdir(parents=True)
+    (folder / "math_verify" / "__init__.py").write_text(
+        "raise ImportError('this math_verify is broken')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def corpus_path(tmp_path_factory):
     """A small GRPO-shaped corpus: 40 prompts x 8 samples, as JSONL."""

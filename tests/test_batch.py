@@ -16,7 +16,7 @@ from rewards import (
     math_expression_reward,
     score_batch,
 )
-from rewards.math_verifier import verifier
+from rewards.scoring_children import children
 
 MIXED_FUNCTIONS = [
     ("format", format_reward, 0.2),
@@ -88,13 +88,13 @@ def test_data_sources_of_the_wrong_length_raise_instead_of_dropping_rows():
 @pytest.mark.parametrize(
     ("ground_truth", "response", "error"),
     [
-        (None, "<answer>5</answer>", "bad input: ground_truth is missing"),
-        (math.nan, "<answer>5</answer>", "bad input: ground_truth is missing"),
-        ("5", None, "bad input: response is missing"),
-        ("5", math.nan, "bad input: response is missing"),
-        ("5", 5, "bad input: response is int, not a string"),
-        (5, "<answer>5</answer>", "bad input: ground_truth is int, not a string"),
-        ("5", ["<answer>5</answer>"], "bad input: response is list, not a string"),
+        (None, "<answer>5</answer>", "ground_truth is missing"),
+        (math.nan, "<answer>5</answer>", "ground_truth is missing"),
+        ("5", None, "response is missing"),
+        ("5", math.nan, "response is missing"),
+        ("5", 5, "response is int, not a string"),
+        (5, "<answer>5</answer>", "ground_truth is int, not a string"),
+        ("5", ["<answer>5</answer>"], "response is list, not a string"),
     ],
 )
 def test_a_bad_row_scores_zero_and_the_rest_is_scored(ground_truth, response, error):
@@ -106,7 +106,7 @@ def test_a_bad_row_scores_zero_and_the_rest_is_scored(ground_truth, response, er
     assert scores.reward == [1.0, 0.0, 1.0]
     assert scores.correct == [True, False, True]
     assert scores.error == [None, error, None]
-    assert scores.error[1].startswith("bad input:")
+    assert scores.error_kind == [None, "bad_input", None]
     assert scores.extracted_answer == ["5", None, "6"]
     for column in scores.components.values():
         assert column[0] == 1.0
@@ -140,11 +140,12 @@ def test_a_raising_user_function_spoils_only_its_row(module_dir):
     )
     assert scores.reward == [0.5 * 1.0 + 0.5 * 0.75, 0.0, 0.5 * 0.0 + 0.5 * 0.75]
     assert scores.correct == [True, False, True]
-    assert scores.error[0] is None
-    assert scores.error[1].startswith("exception:")
-    assert "reward_picky_reward" in scores.error[1]
-    assert "RuntimeError: cannot score this one" in scores.error[1]
-    assert scores.error[2] is None
+    assert scores.error == [
+        None,
+        "batch_user_rewards:picky_reward raised RuntimeError: cannot score this one",
+        None,
+    ]
+    assert scores.error_kind == [None, "reward_exception", None]
     picky = scores.components["reward_picky_reward"]
     assert [picky[0], picky[2]] == [1.0, 0.0]
     assert math.isnan(picky[1])
@@ -212,10 +213,53 @@ def test_the_benchmark_corpus_scores_as_combine_reward_functions(corpus):
     )
     combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
 
-    verifier.clear_memo()
+    children.clear_memo()
     expected = [combined(gt, response) for gt, response in zip(ground_truths, responses)]
-    verifier.clear_memo()
+    children.clear_memo()
     scores = score_batch(config, ground_truths, responses)
 
     assert list(zip(scores.reward, scores.correct)) == expected
     assert 0 < sum(scores.correct) < len(corpus)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["as listed", "reversed"])
+def test_the_extracted_answer_does_not_depend_on_the_listing_order(reverse):
+    entries = [
+        {"name": "exact_alnum_with_fallback", "weight": 1.0},
+        {"name": "geo3k", "weight": 1.0},
+        {"name": "bbox_giou", "weight": 2.0},
+    ]
+    config = load_config({"reward_functions": entries[::-1] if reverse else entries})
+    responses = [
+        r"<think>so</think> \boxed{5}",  # geo3k's box; the fallback's whole response comes last
+        "<answer>[0, 0, 1, 1]</answer> or \\boxed{7}",  # bbox_giou weighs more than geo3k
+        "<answer>A</answer>",  # exact and bbox both read the tag
+        "no answer at all",  # only the fallback
+    ]
+
+    scores = score_batch(config, ["5", "[0, 0, 1, 1]", "A", "x"], responses)
+
+    assert scores.extracted_answer == ["5", "[0, 0, 1, 1]", "A", "no answer at all"]
+
+
+@pytest.mark.slow
+def test_a_row_with_an_error_scores_zero_whatever_its_other_rewards_gave():
+    config = load_config(
+        {
+            "sample_timeout": 1,
+            "reward_functions": [
+                {"name": "format", "weight": 0.2},
+                {"name": "math_expr", "weight": 0.8},
+            ],
+        }
+    )
+    timed_out = "<think>t</think><answer>9^{9^{9^{9^{9}}}}</answer>"
+
+    scores = score_batch(config, ["5"], [timed_out])
+
+    assert (scores.reward, scores.correct) == ([0.0], [False])
+    assert scores.error_kind == ["timeout"]
+    assert scores.error == ["math-verify took over 1 s"]
+    assert scores.components["reward_format"] == [1.0]  # what format said is kept
+    assert math.isnan(scores.components["reward_math_expr"][0])
+    assert scores.extracted_answer == ["9^{9^{9^{9^{9}}}}"]

@@ -349,3 +349,23 @@ def test_an_interrupted_run_resumes_and_holds_each_row_once(
     ids = [json.loads(line)["id"] for line in corpus_path.read_text().splitlines()]
     assert scores["id"].tolist() == ids
     assert json.loads((out / "run.json").read_text())["finished"] is True
+
+
+@pytest.mark.slow
+def test_a_scoring_process_that_cannot_start_stops_the_run_with_its_reason(
+    tmp_path, broken_math_verify
+):
+    started = time.monotonic()
+    done = rollscore(
+        "score", str(EXAMPLES / "rollouts.jsonl"), "--config", str(EXAMPLES / "config.yaml"),
+        "--output", str(tmp_path / "out"), "--workers", "1",
+    )  # fmt: skip
+
+    assert time.monotonic() - started < 60  # at once, not the start-up limit per row
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "rollscore: error: the scoring process could not start (exit code 1): "
+        "ImportError: this math_verify is broken"
+    )
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "out" / "scores").glob("part-*.parquet"))  # nothing half-scored

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rewards import ConfigError, ScoringConfig, load_config
-from rewards.math_verifier import DEFAULT_TIME_LIMIT
+from rewards.scoring_requests import DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT
 
 FORMAT = {"name": "format", "weight": 0.2}
 USER_MODULE = '''
@@ -44,7 +44,8 @@ def test_defaults():
     config = load_config({"reward_functions": [FORMAT]})
     assert config.num_workers is None
     assert config.stop_strings is None
-    assert config.sample_timeout == DEFAULT_TIME_LIMIT
+    assert config.sample_timeout == DEFAULT_TIME_LIMIT == 5.0
+    assert config.sample_memory_mb == DEFAULT_MEMORY_MB == 4096
     assert config.by_data_source == ()
     assert config.rewards.weights == (1.0,)
 
@@ -252,18 +253,48 @@ def _entries(*extra):
         ),
         pytest.param(
             {"reward_functions": [FORMAT], "sample_timeout": 0},
-            ["sample_timeout must be finite and > 0"],
+            ["sample_timeout must be more than 0 and at most 3600 seconds"],
             id="zero-timeout",
         ),
         pytest.param(
             {"reward_functions": [FORMAT], "sample_timeout": math.inf},
-            ["sample_timeout must be finite and > 0"],
+            ["sample_timeout must be more than 0 and at most 3600 seconds"],
             id="inf-timeout",
         ),
         pytest.param(
             {"reward_functions": [FORMAT], "sample_timeout": "5s"},
             ["sample_timeout must be a number of seconds", "'5s'"],
             id="string-timeout",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_timeout": 1e10},
+            ["sample_timeout must be more than 0 and at most 3600 seconds, not 10000000000.0"],
+            id="absurd-timeout",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_timeout": -1},
+            ["sample_timeout must be more than 0 and at most 3600 seconds, not -1"],
+            id="negative-timeout",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_timeout": math.nan},
+            ["sample_timeout must be more than 0 and at most 3600 seconds, not nan"],
+            id="nan-timeout",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_memory_mb": 512},
+            ["sample_memory_mb must be a whole number of megabytes, at least 1024, not 512"],
+            id="too-little-memory",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_memory_mb": "4G"},
+            ["sample_memory_mb must be a whole number of megabytes", "'4G'"],
+            id="memory-as-text",
+        ),
+        pytest.param(
+            {"reward_functions": [FORMAT], "sample_memory_mb": True},
+            ["sample_memory_mb must be a whole number of megabytes", "True"],
+            id="memory-as-bool",
         ),
         pytest.param(
             {"reward_functions": [FORMAT], "by_data_source": ["geometry"]},

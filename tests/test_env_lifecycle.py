@@ -10,7 +10,7 @@ from distributed import Client
 
 import env.environment
 from env import VLMEnvironment
-from rewards import ConfigError
+from rewards import ConfigError, VerifierUnavailable
 
 CONFIG = {
     "num_workers": 2,
@@ -41,7 +41,7 @@ def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
         for pid in pids.values():  # each worker already runs its math-verify process
             children = psutil.Process(pid).children()
-            assert any("rewards.math_verify_process" in c.cmdline() for c in children)
+            assert any("rewards.scoring_child" in c.cmdline() for c in children)
         assert result.rewards.tolist() == pytest.approx([0.95, 0.15])
 
     with pytest.raises(OSError):
@@ -68,3 +68,9 @@ def test_a_bad_config_raises_before_any_cluster_starts(config, monkeypatch):
 
     with pytest.raises(ConfigError):
         VLMEnvironment(config)
+
+
+@pytest.mark.slow
+def test_a_scoring_process_that_cannot_start_fails_the_environment_at_once(broken_math_verify):
+    with pytest.raises(VerifierUnavailable, match="ImportError: this math_verify is broken"):
+        VLMEnvironment(CONFIG)  # its workers start with the broken PYTHONPATH

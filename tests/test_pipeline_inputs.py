@@ -13,7 +13,7 @@ from pipeline.errors import InputError
 from pipeline.inputs import InputPlan, discover_inputs, plan_inputs, read_block
 from pipeline.inputs.jsonl import scan_jsonl
 from pipeline.inputs.parquet import read_parquet_rows
-from pipeline.partition import READ_ERROR
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND
 
 
 def write_jsonl(path, rows: list[object]) -> None:
@@ -103,9 +103,16 @@ def test_jsonl_blocks_keep_types_turn_other_json_into_text_and_name_bad_lines(tm
     assert values(frame["message_log"])[4] == '[{"role": "assistant", "content": "hi"}]'
     errors = values(frame[READ_ERROR])
     assert errors[0] is None and errors[4] is None
-    assert errors[1].startswith(f"bad row: {path} line 3 is not valid JSON")
-    assert errors[2] == "bad input: response is int, not a string"
-    assert errors[3] == f"bad row: {path} line 5 is not a JSON object"
+    assert errors[1].startswith(f"{path} line 3 is not valid JSON")
+    assert errors[2] == "response is int, not a string"
+    assert errors[3] == f"{path} line 5 is not a JSON object"
+    assert values(frame[READ_ERROR_KIND]) == [
+        None,
+        "unreadable_row",
+        "bad_input",
+        "unreadable_row",
+        None,
+    ]
 
 
 def test_parquet_row_ranges_read_only_their_rows_across_row_groups(tmp_path):

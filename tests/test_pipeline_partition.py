@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.partition import READ_ERROR, score_partition, scored_meta
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND, score_partition, scored_meta
 from rewards import combine_reward_functions, format_reward, load_config, math_expression_reward
 
 CONFIG = load_config(
@@ -72,10 +72,11 @@ def test_a_message_log_gives_the_concatenated_assistant_contents():
     assert scored["reward"].tolist() == [1.0, 0.0, 0.0, 0.8 + 0.2 * 0.75]
     assert values(scored["error"]) == [
         None,
-        "bad input: message_log has no assistant message",
-        "bad input: assistant content is int, not a string",
+        "message_log has no assistant message",
+        "assistant content is int, not a string or parts",
         None,
     ]
+    assert values(scored["error_kind"]) == [None, "bad_input", "bad_input", None]
 
 
 def test_bad_rows_score_zero_with_their_error_and_never_stop_the_partition():
@@ -83,20 +84,28 @@ def test_bad_rows_score_zero_with_their_error_and_never_stop_the_partition():
         {
             "ground_truth": [None, "5", "5", 7, "5"],
             "response": ["<answer>5</answer>", None, "<answer>5</answer>", "<answer>7</answer>", 5],
-            READ_ERROR: [None, None, "bad row: f.jsonl line 3 is not valid JSON", None, None],
+            READ_ERROR: [None, None, "f.jsonl line 3 is not valid JSON", None, None],
+            READ_ERROR_KIND: [None, None, "unreadable_row", None, None],
         }
     )
 
     scored = score_partition(frame, CONFIG)
 
-    assert READ_ERROR not in scored.columns
+    assert READ_ERROR not in scored.columns and READ_ERROR_KIND not in scored.columns
     assert scored["reward"].tolist() == [0.0, 0.0, 0.0, 0.75 * 0.2 + 1.0 * 0.8, 0.0]
     assert values(scored["error"]) == [
-        "bad input: ground_truth is missing",
-        "bad input: response is missing",
-        "bad row: f.jsonl line 3 is not valid JSON",
+        "ground_truth is missing",
+        "response is missing",
+        "f.jsonl line 3 is not valid JSON",
         None,
-        "bad input: response is int, not a string",
+        "response is int, not a string",
+    ]
+    assert values(scored["error_kind"]) == [
+        "bad_input",
+        "bad_input",
+        "unreadable_row",
+        None,
+        "bad_input",
     ]
 
 

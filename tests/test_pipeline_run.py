@@ -134,7 +134,9 @@ def test_parquet_message_logs_per_source_rewards_and_carried_columns(client, tmp
         MATH("12", "<answer>12</answer>")[0],
         0.0,
     ]
-    assert scores["error"].tolist()[2] == "bad input: message_log has no assistant message"
+    assert scores["error"].tolist()[2] == "message_log has no assistant message"
+    assert scores["error_kind"].isna().tolist() == [True, True, False]
+    assert scores["error_kind"].tolist()[2] == "bad_input"
 
 
 def test_fsspec_memory_urls_in_and_out(tmp_path):

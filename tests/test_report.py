@@ -29,6 +29,7 @@ from pipeline.report.data import (
     reward_edges,
 )
 from pipeline.report.html import render_report
+from rewards import ErrorKind
 
 SCRIPT = "<script>alert('x')</script>"
 COLUMNS = (
@@ -46,6 +47,7 @@ COLUMNS = (
     "reward_exact_alnum",
     "extracted_answer",
     "error",
+    "error_kind",
 )
 TYPES = {
     "is_end": pa.bool_(),
@@ -64,37 +66,24 @@ def tagged(text: str) -> str:
 
 
 # id, source, prompt, ground truth, response, is_end, length, reward, correct,
-# format, math_expr, exact_alnum, extracted answer, error
+# format, math_expr, exact_alnum, extracted answer, error, error kind
 PART_0 = [
-    ("m0", "math", "pA", "1/2", tagged("1/2"), True, 10, 1.0, True, 1.0, 1.0, None, "1/2", None),
-    ("m1", "math", "pA", "1/2", tagged("2"), True, 20, 0.2, False, 1.0, 0.0, None, "2", None),
-    ("m2", "math", "pB", "3", tagged("3"), True, 30, 1.0, True, 1.0, 1.0, None, "3", None),
-    ("m3", "math", "pB", "3", SCRIPT, True, 40, 0.0, False, 0.0, 0.0, None, None, None),
-    (
-        "m4",
-        "math",
-        "pB",
-        "3",
-        "x" * 1000,
-        True,
-        50,
-        0.0,
-        False,
-        None,
-        None,
-        None,
-        None,
-        "timeout: math-verify took over 5 s",
-    ),
-    ("c0", "choice", "pC", "B", tagged("B"), True, 15, 1.0, True, 1.0, None, 1.0, "B", None),
-]
+    ("m0", "math", "pA", "1/2", tagged("1/2"), True, 10, 1.0, True, 1.0, 1.0, None, "1/2", None,
+     None),
+    ("m1", "math", "pA", "1/2", tagged("2"), True, 20, 0.2, False, 1.0, 0.0, None, "2", None, None),
+    ("m2", "math", "pB", "3", tagged("3"), True, 30, 1.0, True, 1.0, 1.0, None, "3", None, None),
+    ("m3", "math", "pB", "3", SCRIPT, True, 40, 0.0, False, 0.0, 0.0, None, None, None, None),
+    ("m4", "math", "pB", "3", "x" * 1000, True, 50, 0.0, False, None, None, None, None,
+     "math-verify took over 5 s", "timeout"),
+    ("c0", "choice", "pC", "B", tagged("B"), True, 15, 1.0, True, 1.0, None, 1.0, "B", None, None),
+]  # fmt: skip
 PART_1 = [
-    ("c1", "choice", "pC", "B", tagged("A"), True, 25, 0.2, False, 1.0, None, 0.0, "A", None),
-    ("c2", "choice", "pC", "B", tagged("B"), False, 35, 1.0, True, 1.0, None, 1.0, "B", None),
+    ("c1", "choice", "pC", "B", tagged("A"), True, 25, 0.2, False, 1.0, None, 0.0, "A", None, None),
+    ("c2", "choice", "pC", "B", tagged("B"), False, 35, 1.0, True, 1.0, None, 1.0, "B", None, None),
     ("c3", "choice", "pD", None, tagged("C"), True, 45, 0.0, False, None, None, None, None,
-     "bad input: ground_truth is missing"),
+     "ground_truth is missing", "bad_input"),
     ("m5", "math", "pA", "1/2", f"<b>bold</b> & {SCRIPT}", True, 55, 0.0, False, None, None, None,
-     None, "exception: reward_math_expr: ValueError: <boom>"),
+     None, "math_expr raised ValueError: <boom>", "reward_exception"),
 ]  # fmt: skip
 
 
@@ -148,7 +137,7 @@ def test_headline_numbers_are_the_datasets(data):
 
 # Worked out by hand from PART_0 and PART_1. Prompts (n samples, c correct and ended):
 # math pA (3, 1), math pB (3, 1), choice pC (3, 1; c2 did not end), choice pD (1, 0).
-NO_KIND = {"bad row": 0, "bad input": 0, "timeout": 0, "exception": 0}
+NO_KIND = {kind.value: 0 for kind in ErrorKind}
 EXPECTED_MATH = {
     "rows": 6,
     "num_problems_in_batch": 6,
@@ -164,7 +153,7 @@ EXPECTED_MATH = {
     "correct_solution_generation_lengths": 0,  # no prompt lengths to subtract
     "errors": 2,
     "timeouts": 1,
-    "errors_by_kind": {**NO_KIND, "timeout": 1, "exception": 1},
+    "errors_by_kind": {**NO_KIND, "timeout": 1, "reward_exception": 1},
     "mean_reward_format": pytest.approx(3 / 4),
     "mean_reward_math_expr": pytest.approx(2 / 4),
     "mean_reward_exact_alnum": None,
@@ -184,7 +173,7 @@ EXPECTED_CHOICE = {
     "correct_solution_generation_lengths": 0,
     "errors": 1,
     "timeouts": 0,
-    "errors_by_kind": {**NO_KIND, "bad input": 1},
+    "errors_by_kind": {**NO_KIND, "bad_input": 1},
     "mean_reward_format": 1.0,
     "mean_reward_math_expr": None,
     "mean_reward_exact_alnum": pytest.approx(2 / 3),
@@ -204,7 +193,7 @@ EXPECTED_METRICS = {
     "correct_solution_generation_lengths": 0,
     "errors": 3,
     "timeouts": 1,
-    "errors_by_kind": {**NO_KIND, "bad input": 1, "timeout": 1, "exception": 1},
+    "errors_by_kind": {**NO_KIND, "bad_input": 1, "timeout": 1, "reward_exception": 1},
     "mean_reward_format": pytest.approx(6 / 7),
     "mean_reward_math_expr": pytest.approx(2 / 4),
     "mean_reward_exact_alnum": pytest.approx(2 / 3),
@@ -256,12 +245,12 @@ def test_histograms_equal_numpy_histograms_of_the_same_values(data):
 
 @pytest.mark.slow
 def test_error_counts_and_examples(data):
-    assert data.error_counts == {"bad row": 0, "bad input": 1, "timeout": 1, "exception": 1}
+    assert data.error_counts == {**NO_KIND, "bad_input": 1, "timeout": 1, "reward_exception": 1}
     examples = {kind: [row.id for row in rows] for kind, rows in data.error_examples.items()}
-    assert examples == {"bad input": ["c3"], "timeout": ["m4"], "exception": ["m5"]}
+    assert examples == {"bad_input": ["c3"], "timeout": ["m4"], "reward_exception": ["m5"]}
     timeout = data.error_examples["timeout"][0]
     assert len(timeout.response) == TEXT_LIMIT and timeout.response.endswith("…")
-    assert timeout.error == "timeout: math-verify took over 5 s"
+    assert timeout.error == "math-verify took over 5 s"
 
 
 @pytest.mark.slow
@@ -314,7 +303,8 @@ def test_samples_are_bounded_per_group_whatever_the_partitions():
             "response": [f"response {index}" for index in range(100)],
             "reward": 0.0,
             "correct": False,
-            "error": [None] * 90 + ["timeout: slow"] * 10,
+            "error": [None] * 90 + ["slow"] * 10,
+            "error_kind": [None] * 90 + ["timeout"] * 10,
         }
     )
     first, second = partition_samples(many.iloc[:50]), partition_samples(many.iloc[50:])
@@ -364,7 +354,7 @@ def write_unscored_part(path: Path) -> None:
         (lambda path: write_unscored_part(path / "random.parquet"), "no scores/part-*.parquet"),
         (
             lambda path: write_unscored_part(path / "scores" / "part-00000.parquet"),
-            "has no reward, correct, error column",
+            "has no reward, correct, error, error_kind column",
         ),
     ],
     ids=["missing", "empty", "random-parquet", "unscored-parts"],
@@ -425,5 +415,5 @@ def test_score_with_report_writes_the_report_at_the_end_of_the_run(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     page = (outdir / "report.html").read_text()
-    assert "Data source: bbox" in page and "bad row (1)" in page
+    assert "Data source: bbox" in page and "unreadable_row (1)" in page
     assert f"report written to {outdir / 'report.html'}" in done.stdout

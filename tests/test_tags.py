@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from rewards.tags import has_tag_pair, last_boxed_content, tag_content
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rewards.tags import has_boxed_after_think, has_tag_pair, last_boxed_content, tag_content
 
 
 @pytest.mark.parametrize(
@@ -66,3 +70,56 @@ def test_tag_content_with_custom_tags_matches_the_tag_literally(tag, response, e
 )
 def test_last_boxed_content(response, expected):
     assert last_boxed_content(response) == expected
+
+
+TAGS = ["answer", "think", "a", "x+", "a.b"]
+PIECES = st.sampled_from(
+    [
+        *(f"<{tag}>" for tag in TAGS),
+        *(f"</{tag}>" for tag in TAGS),
+        "<answer",
+        "answer>",
+        "</",
+        "<",
+        ">",
+        "/",
+        "\\boxed{",
+        "{",
+        "}",
+        "\n",
+    ]
+)
+RESPONSES = st.lists(PIECES | st.text(max_size=3), max_size=40).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(RESPONSES, st.sampled_from(TAGS))
+def test_tag_extraction_equals_the_greedy_pattern_it_replaces(response, tag):
+    escaped = re.escape(tag)
+    match = re.search(rf"<{escaped}>([\s\S]*)</{escaped}>", response)
+
+    assert tag_content(response, tag) == (match.group(1) if match else None)
+    assert has_tag_pair(response, tag) == (match is not None)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(RESPONSES)
+def test_the_geo3k_format_check_equals_the_pattern_it_replaces(response):
+    expected = re.search(r"</think>.*\\boxed\{.*\}", response, re.DOTALL) is not None
+
+    assert has_boxed_after_think(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("</think> so \\boxed{5}", True),
+        ("</think>\n\\boxed{\n5\n}", True),
+        ("\\boxed{5} </think>", False),
+        ("</think> \\boxed{5", False),
+        ("</think>}\\boxed{", False),
+        ("</think></think>" * 1000 + "\\boxed{", False),
+    ],
+)
+def test_has_boxed_after_think(response, expected):
+    assert has_boxed_after_think(response) is expected

@@ -13,7 +13,8 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.partition import READ_ERROR
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND
+from rewards.result import ErrorKind, Problem
 
 TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
 """Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
@@ -103,23 +104,31 @@ def read_jsonl_block(
     for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
-        row, error = _parse_row(line, url, number)
+        row, problem = _parse_row(line, url, number)
         for name, values in columns.items():
-            values.append(_cell(row.get(name), types[name]) if name != READ_ERROR else error)
+            if name == READ_ERROR:
+                values.append(None if problem is None else problem.message)
+            elif name == READ_ERROR_KIND:
+                values.append(None if problem is None else problem.kind.value)
+            else:
+                values.append(_cell(row.get(name), types[name]))
     table = pa.Table.from_pydict(columns, schema=schema)
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _parse_row(line: bytes, url: str, number: int) -> tuple[dict, str | None]:
+def _parse_row(line: bytes, url: str, number: int) -> tuple[dict, Problem | None]:
     where = f"{url} line {number}"
     try:
         row = json.loads(line)
     except ValueError as error:
-        return {}, f"bad row: {where} is not valid JSON ({error})"
+        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
     if not isinstance(row, dict):
-        return {}, f"bad row: {where} is not a JSON object"
+        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not a JSON object")
     response = row.get("response")
     if response is not None and not isinstance(response, str):
         row = {**row, "response": None}
-        return row, f"bad input: response is {type(response).__name__}, not a string"
+        problem = Problem(
+            ErrorKind.BAD_INPUT, f"response is {type(response).__name__}, not a string"
+        )
+        return row, problem
     return row, None

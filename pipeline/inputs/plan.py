@@ -18,7 +18,7 @@ from pipeline.errors import InputError
 from pipeline.inputs.discovery import InputFile
 from pipeline.inputs.jsonl import JsonlScan, column_type, read_jsonl_block, scan_jsonl
 from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
-from pipeline.partition import READ_ERROR
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND
 
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
@@ -138,7 +138,9 @@ def plan_inputs(
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(f"input columns disagree in type between files: {error}") from None
-    return InputPlan(blocks, schema.append(pa.field(READ_ERROR, pa.string())))
+    for name in (READ_ERROR, READ_ERROR_KIND):
+        schema = schema.append(pa.field(name, pa.string()))
+    return InputPlan(blocks, schema)
 
 
 def read_block(block: Block, schema: pa.Schema) -> pd.DataFrame:

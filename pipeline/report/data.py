@@ -19,7 +19,6 @@ import pandas as pd
 from distributed import Client, get_client
 
 from pipeline.metrics import (
-    ERROR_KINDS,
     METRIC_COLUMNS,
     MetricTables,
     assemble_metrics,
@@ -46,7 +45,6 @@ SPLIT_EVERY = 8
 GENERATION_LENGTH = "generation_length"
 RESPONSE_CHARS = "response_chars"
 LENGTH = "length"
-OTHER_ERRORS = "other"
 
 _RANGES_META = pd.DataFrame(
     {
@@ -136,7 +134,7 @@ class ReportData:
     """What the length histograms count: generation length, else response characters."""
     sources: tuple[SourceReport, ...]
     error_counts: dict[str, int]
-    """Errors per kind (the text before ':'), ``other`` for any other prefix."""
+    """Errors per kind (the ``error_kind`` column), every kind listed."""
     error_examples: dict[str, tuple[ExampleRow, ...]]
 
 
@@ -146,12 +144,6 @@ def _cut(value: object) -> str | None:
         return None
     text = str(value)
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
-
-
-def _error_kind(error: str) -> str:
-    """The kind of an error: its text before ':' when a known kind, else ``other``."""
-    kind = error.split(":", 1)[0]
-    return kind if kind in ERROR_KINDS else OTHER_ERRORS
 
 
 def response_texts(frame: pd.DataFrame) -> pd.Series:
@@ -213,7 +205,7 @@ def partition_samples(frame: pd.DataFrame) -> pd.DataFrame:
     candidates = pd.DataFrame(
         {
             "section": np.where(error[chosen].notna(), "error", "wrong"),
-            "group": error[chosen].map(_error_kind, na_action="ignore").fillna(source),
+            "group": text_values(frame["error_kind"])[chosen].fillna(source),
             "key": np.zeros(int(chosen.sum()), dtype="uint64"),
             "data_source": source,
             **{
@@ -400,9 +392,6 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
             )
         )
     error_counts = dict(metrics["errors_by_kind"])
-    other = metrics["errors"] - sum(error_counts.values())
-    if other:
-        error_counts[OTHER_ERRORS] = other
     return ReportData(
         outdir=outdir,
         metrics=metrics,

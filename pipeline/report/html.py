@@ -311,9 +311,9 @@ def _errors_section(data: ReportData) -> str:
     )
     return (
         "<section><h2>Errors</h2>"
-        f'<p class="note">{total:,} rows scored 0.0 because of an error. By kind (the text '
-        f"before ':'), then up to {SAMPLE_LIMITS['error']} rows of each kind, sampled across "
-        "the dataset.</p>"
+        f'<p class="note">{total:,} rows scored 0.0 because of an error, whatever their other '
+        f"rewards gave. By kind, then up to {SAMPLE_LIMITS['error']} rows of each kind, "
+        "sampled across the dataset.</p>"
         f'<div class="compact">{counts}</div>{examples}</section>'
     )
 

@@ -1,0 +1,299 @@
+"""math-verify and users' reward functions in child processes: right in any thread, bounded in
+time and memory per sample, and a crash costs one sample.
+
+math-verify's own time limits use ``signal.alarm``, which only works in a process's main
+thread; from a worker thread (every Dask task runs in one) it raises. So math-verify runs in
+child processes (:mod:`rewards.scoring_child`), one per concurrently scoring thread, whose main
+threads arm their own alarm per sample; users' ``"package.module:function"`` rewards run there
+too, so one that hangs, exits, crashes or allocates without limit costs its own row, never the
+worker. Children are started with ``subprocess``, which works inside Dask's daemonic worker
+processes, where ``multiprocessing`` cannot.
+
+A sample that outlives its limit by :data:`KILL_GRACE` seconds (C code ignores signals) has its
+child killed. A sample whose child timed out or died is tried once more on a fresh child before
+the verdict stands. math-verify's results are memoised per (golds, predictions) in a bounded
+LRU, since GRPO groups repeat the same final answers; a timeout only for
+:data:`TIMEOUT_MEMORY` seconds, so a moment of load does not stick.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from rewards.bounded_cache import BoundedCache
+from rewards.errors import VerifierUnavailable
+from rewards.result import ErrorKind, Problem, RewardResult
+from rewards.scoring_requests import CallRequest, Reply, SampleLimits, VerifyRequest
+
+KILL_GRACE = 1.0
+"""Seconds past the time limit after which a child that ignored its alarm is killed."""
+STARTUP_LIMIT = 120.0
+"""Seconds a new child may take to import math-verify and report ready."""
+STARTUP_GRACE = 5.0
+"""Seconds a child that closed its pipes before it was ready may take to exit."""
+TIMEOUT_MEMORY = 60.0
+"""Seconds a timeout verdict is remembered: repeats within a batch are not tried again."""
+FAILURE_KINDS = {
+    "timeout": ErrorKind.TIMEOUT,
+    "exception": ErrorKind.REWARD_EXCEPTION,
+    "bad_reward": ErrorKind.BAD_REWARD,
+    "out_of_memory": ErrorKind.REWARD_CRASHED,
+    "crashed": ErrorKind.REWARD_CRASHED,
+}
+"""The error kind of each failed reply."""
+RETRIED = ("timeout", "crashed", "out_of_memory")
+"""Replies that are tried once more on a fresh child before they stand."""
+
+DEFAULT_LIMITS = SampleLimits()
+_limits: ContextVar[SampleLimits] = ContextVar("rollscore_sample_limits", default=DEFAULT_LIMITS)
+
+
+@contextmanager
+def sample_limits(limits: SampleLimits) -> Iterator[None]:
+    """Use ``limits`` for every reward call a child makes inside the block."""
+    token = _limits.set(limits)
+    try:
+        yield
+    finally:
+        _limits.reset(token)
+
+
+@contextmanager
+def sample_time_limit(seconds: float) -> Iterator[None]:
+    """Use ``seconds`` as the time limit of a math-verify or user reward call in the block."""
+    with sample_limits(SampleLimits(seconds, _limits.get().memory_mb)):
+        yield
+
+
+def _child_environment() -> dict[str, str]:
+    """The child imports ``rewards`` from wherever this process did."""
+    project_root = str(Path(__file__).resolve().parent.parent)
+    environment = dict(os.environ)
+    paths = [project_root, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    return environment
+
+
+class _Child:
+    """One scoring child process and the two pipes that talk to it."""
+
+    def __init__(self) -> None:
+        reply_read, reply_write = os.pipe()
+        request_read, request_write = os.pipe()
+        # what the child says before it is ready; read only if it fails to start
+        self._startup_errors = tempfile.TemporaryFile()  # noqa: SIM115 - kept until ready
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rewards.scoring_child", str(request_read), str(reply_write)],
+            pass_fds=(request_read, reply_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._startup_errors,
+            env=_child_environment(),
+        )
+        os.close(request_read)
+        os.close(reply_write)
+        self._requests = Connection(request_write, readable=False)
+        self._replies = Connection(reply_read, writable=False)
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        """Wait until the child has imported math-verify; raise :class:`VerifierUnavailable`,
+        with the child's last words, if it dies or does not get there in time."""
+        if self._ready:
+            return
+        try:
+            if not self._replies.poll(STARTUP_LIMIT):
+                self.kill()
+                raise VerifierUnavailable(
+                    f"the scoring process did not start within {STARTUP_LIMIT:g} s"
+                )
+            self._replies.recv()
+            self._ready = True
+            self._startup_errors.close()
+        except (EOFError, OSError):
+            raise VerifierUnavailable(self._startup_failure()) from None
+
+    def _startup_failure(self) -> str:
+        """What a child that died before it was ready said last, with its exit code."""
+        try:
+            code = self.process.wait(timeout=STARTUP_GRACE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.process.returncode
+        self.close()
+        self._startup_errors.seek(0)
+        lines = self._startup_errors.read().decode(errors="replace").strip().splitlines()
+        self._startup_errors.close()
+        said = f": {lines[-1]}" if lines else ""
+        return f"the scoring process could not start (exit code {code}){said}"
+
+    def ask(self, request: VerifyRequest | CallRequest, hard_limit: float) -> Reply:
+        """Send one request and wait at most ``hard_limit`` seconds for its reply; a child that
+        dies says ``crashed``, one that does not answer in time is killed and says ``timeout``."""
+        self.wait_ready()
+        try:
+            self._requests.send(request)
+            if self._replies.poll(hard_limit):
+                return self._replies.recv()
+        except (EOFError, OSError):
+            code = self.process.wait()
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            return ("crashed", f"crashed: its scoring process {how}")
+        self.kill()
+        return ("timeout", f"took over {request.limits.seconds:g} s and was stopped")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self.close()
+
+    def close(self) -> None:
+        """Close the pipes: an idle child reads end-of-file and exits."""
+        self._requests.close()
+        self._replies.close()
+
+
+class ScoringChildren:
+    """The scoring children shared by every thread of this process, plus math-verify's memo."""
+
+    def __init__(self, memo_entries: int = 200_000, memo_chars: int = 64_000_000) -> None:
+        self._idle: list[_Child] = []
+        self._running: set[_Child] = set()
+        self._lock = threading.Lock()
+        self._memo: BoundedCache[tuple[Reply, float]] = BoundedCache(
+            memo_entries, memo_chars, size_of=_request_chars
+        )
+
+    def verify(
+        self, golds: Sequence[str], predictions: Sequence[str]
+    ) -> tuple[float, Problem | None]:
+        """math-verify's score of ``predictions`` against ``golds`` (1.0 or 0.0), and the
+        problem that kept it from a verdict (then the score is 0.0)."""
+        request = VerifyRequest(tuple(golds), tuple(predictions), _limits.get())
+        remembered = self._memo.get(request)
+        if remembered is not None and remembered[1] > time.monotonic():
+            reply = remembered[0]
+        else:
+            reply = self._ask(request)
+            if reply[0] in ("ok", "exception", "timeout"):
+                lasts = TIMEOUT_MEMORY if reply[0] == "timeout" else float("inf")
+                self._memo.put(request, (reply, time.monotonic() + lasts))
+        status, value = reply
+        if status == "ok":
+            return value, None
+        return 0.0, _problem(status, f"math-verify {value}")
+
+    def call(
+        self,
+        name: str,
+        kwargs: tuple[tuple[str, object], ...],
+        ground_truth: str,
+        response: str,
+    ) -> RewardResult:
+        """A user's reward function ``name`` called on one sample in a child."""
+        request = CallRequest(name, kwargs, ground_truth, response, _limits.get(), tuple(sys.path))
+        status, value = self._ask(request)
+        if status == "ok":
+            reward, correct = value
+            return RewardResult(reward, correct)
+        return RewardResult(0.0, False, problem=_problem(status, f"{name} {value}"))
+
+    def _ask(self, request: VerifyRequest | CallRequest) -> Reply:
+        """Ask a child; a timeout or a death is asked once more of a fresh child."""
+        reply = self._ask_once(request)
+        if reply[0] in RETRIED:
+            reply = self._ask_once(request)
+        return reply
+
+    def _ask_once(self, request: VerifyRequest | CallRequest) -> Reply:
+        child = self._checkout()
+        try:
+            reply = child.ask(request, request.limits.seconds + KILL_GRACE)
+        finally:
+            with self._lock:
+                self._running.discard(child)
+        if reply[0] in RETRIED:
+            child.close()  # a timed-out child may hold what it was computing: never reuse it
+            self._checkin(_Child())  # start the replacement now, so it is warm when needed
+        else:
+            self._checkin(child)
+        return reply
+
+    def _checkout(self) -> _Child:
+        with self._lock:
+            while self._idle:
+                child = self._idle.pop()
+                if child.alive:
+                    self._running.add(child)
+                    return child
+                child.close()
+            child = _Child()
+            self._running.add(child)
+            return child
+
+    def _checkin(self, child: _Child) -> None:
+        with self._lock:
+            self._idle.append(child)
+
+    def idle_child_pids(self) -> list[int]:
+        """Process ids of the children waiting for work, the next one to be used last."""
+        with self._lock:
+            return [child.process.pid for child in self._idle]
+
+    def warm_up(self) -> None:
+        """Start one child and wait until it is ready, so the first sample pays nothing; raises
+        :class:`VerifierUnavailable` if it cannot start."""
+        child = self._checkout()
+        try:
+            child.wait_ready()
+        finally:
+            with self._lock:
+                self._running.discard(child)
+        self._checkin(child)
+
+    def shutdown(self) -> None:
+        """Stop every child: the idle ones at once, the busy ones killed (a thread still
+        waiting for one sees it die, and asks a fresh child once more)."""
+        with self._lock:
+            idle, running, self._idle = self._idle, list(self._running), []
+        for child in running:
+            child.process.kill()
+        for child in idle:
+            child.close()
+            try:
+                child.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for child in running:
+            child.process.wait()
+
+    def clear_memo(self) -> None:
+        self._memo.clear()
+
+
+def _problem(status: str, message: str) -> Problem:
+    return Problem(FAILURE_KINDS[status], message)
+
+
+def _request_chars(request: VerifyRequest) -> int:
+    return sum(map(len, request.golds)) + sum(map(len, request.predictions))
+
+
+children = ScoringChildren()
+"""The process-wide scoring children the math rewards and users' functions use."""
+atexit.register(children.shutdown)
