@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.partition import score_partition, unavailable_message
+from pipeline.partition import score_partition, stopping_problem
 from rewards import ScoringConfig, VerifierUnavailable
 
 STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
@@ -61,7 +61,7 @@ def score_frame(
     # itself would add a task that first concatenates them on one worker.
     futures = client.compute(scored[STEP_COLUMNS].to_delayed())
     scores = pd.concat(client.gather(futures))
-    unavailable = unavailable_message(scores)
-    if unavailable is not None:
-        raise VerifierUnavailable(unavailable)
+    stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
+    if stopped is not None:
+        raise VerifierUnavailable(stopped.message)
     return scores

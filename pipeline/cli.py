@@ -1,13 +1,17 @@
 """The ``rollscore`` command line.
 
-    rollscore score INPUT... --config CFG.yaml --output OUTDIR [--scheduler ADDR]
-        [--workers N] [--partition-rows N] [--performance-report FILE.html]
-        [--resume | --overwrite] [--report]
-    rollscore metrics OUTDIR [--scheduler ADDR] [--workers N]
-    rollscore report OUTDIR [--output FILE.html] [--scheduler ADDR] [--workers N]
+    rollscore score INPUT... --config CFG.yaml --output OUTDIR [--partition-rows N]
+        [--performance-report FILE.html] [--resume | --overwrite] [--report] [CLUSTER]
+    rollscore metrics OUTDIR [CLUSTER]
+    rollscore report OUTDIR [--output FILE.html] [CLUSTER]
 
-Exit 0 on success (bad rows included), 2 with one line on stderr for a mistake a user can
-make (config, inputs, output folder, scheduler address), 130 when interrupted.
+    CLUSTER: [--scheduler ADDR] [--workers N] [--dashboard-address HOST:PORT]
+             [--wait-for-workers SECONDS]
+
+Exit 0 on success (bad rows included); 2 with one line on stderr for a mistake a user can make
+(config, inputs, output folder, scheduler address, a scoring process that cannot start); 1
+when the cluster goes away mid-run; 130 when interrupted. A score that stopped half-way says
+how many partitions are written and how to finish with ``--resume``.
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from distributed import Client, performance_report
 
-from pipeline.cluster import scoring_client
-from pipeline.errors import USER_ERRORS
+from pipeline.cluster import WORKER_WAIT, scoring_client
+from pipeline.errors import USER_ERRORS, ClusterLost, InputError
+from pipeline.inputs.discovery import EXPECTED
 from pipeline.metrics import dataset_metrics
 from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
 from pipeline.report import require_plotting, write_report
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table
+
+SKIPPED_SHOWN = 5
+"""Skipped files the warning names before it says "..."."""
 
 
 def _positive_int(text: str) -> int:
@@ -73,11 +81,32 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--workers", type=_positive_int, help="local worker processes (default: one per core)"
         )
+        command.add_argument(
+            "--dashboard-address",
+            metavar="HOST:PORT",
+            help="where the local cluster's dashboard listens (default: 127.0.0.1:8787)",
+        )
+        command.add_argument(
+            "--wait-for-workers",
+            type=_positive_int,
+            default=int(WORKER_WAIT),
+            metavar="SECONDS",
+            help=f"how long --scheduler may have no workers (default: {WORKER_WAIT:g})",
+        )
     return parser
 
 
-def _announce(client: Client) -> None:
-    print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _client(arguments: argparse.Namespace) -> Iterator[Client]:
+    """The command's cluster client, its dashboard link announced on stderr."""
+    with scoring_client(
+        arguments.scheduler,
+        arguments.workers,
+        arguments.dashboard_address,
+        arguments.wait_for_workers,
+    ) as client:
+        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+        yield client
 
 
 def _score(arguments: argparse.Namespace) -> int:
@@ -86,24 +115,24 @@ def _score(arguments: argparse.Namespace) -> int:
     job: ScoringJob = prepare_job(
         arguments.inputs, arguments.config, arguments.output, arguments.resume, arguments.overwrite
     )
-    with scoring_client(arguments.scheduler, arguments.workers) as client:
-        _announce(client)
+    skipped = job.discovery.skipped
+    if skipped:
+        shown = ", ".join(skipped[:SKIPPED_SHOWN]) + (
+            ", ..." if len(skipped) > SKIPPED_SHOWN else ""
+        )
+        print(
+            f"rollscore: warning: skipped {len(skipped):,} files that are not rollouts "
+            f"({EXPECTED}): {shown}",
+            file=sys.stderr,
+        )
+    with _client(arguments) as client:
         report = (
             performance_report(filename=arguments.performance_report)
             if arguments.performance_report
             else contextlib.nullcontext()
         )
-        try:
-            with report:
-                result = run_job(job, client, arguments.partition_rows, progress=True)
-        except KeyboardInterrupt:
-            done = len(job.output.finished_parts())
-            print(
-                f"rollscore: interrupted with {done} partitions written to {arguments.output}; "
-                "run the same command with --resume to finish",
-                file=sys.stderr,
-            )
-            return 130
+        with report:
+            result = run_job(job, client, arguments.partition_rows, progress=True)
         page = write_report(job.output.url, client=client) if arguments.report else None
     print(summary_table(result.metrics))
     print(f"{result.rows:,} rows scored into {result.output} in {result.seconds:.1f} s")
@@ -115,13 +144,16 @@ def _score(arguments: argparse.Namespace) -> int:
 def _metrics(arguments: argparse.Namespace) -> int:
     scored_columns(arguments.output)
     output = OutputDir(arguments.output)
-    with scoring_client(arguments.scheduler, arguments.workers) as client:
-        _announce(client)
-        metrics = dataset_metrics(output.scores)
-    previous = output.read_json(METRICS) or {}
-    manifest = output.read_json(MANIFEST) or {}
-    metrics["run"] = previous.get("run") or {"seconds": manifest.get("seconds")}
-    output.write_json(METRICS, metrics)
+    lock = output.lock()
+    try:
+        with _client(arguments):
+            metrics = dataset_metrics(output.scores)
+        previous = output.read_json(METRICS) or {}
+        manifest = output.read_json(MANIFEST) or {}
+        metrics["run"] = previous.get("run") or {"seconds": manifest.get("seconds")}
+        output.write_json(METRICS, metrics)
+    finally:
+        lock.release()
     print(summary_table(metrics))
     return 0
 
@@ -129,11 +161,29 @@ def _metrics(arguments: argparse.Namespace) -> int:
 def _report(arguments: argparse.Namespace) -> int:
     require_plotting()
     scored_columns(arguments.output)
-    with scoring_client(arguments.scheduler, arguments.workers) as client:
-        _announce(client)
-        page = write_report(arguments.output, arguments.html, client)
+    lock = OutputDir(arguments.output).lock()
+    try:
+        with _client(arguments) as client:
+            page = write_report(arguments.output, arguments.html, client)
+    finally:
+        lock.release()
     print(f"report written to {page}")
     return 0
+
+
+def _resume_hint(arguments: argparse.Namespace) -> str:
+    """What a ``score`` that stopped half-way has written, and how to finish it."""
+    if arguments.command != "score":
+        return ""
+    again = "instead of --overwrite" if arguments.overwrite else "to finish"
+    output = OutputDir(arguments.output)
+    try:
+        if output.read_json(MANIFEST) is None:
+            return f"; nothing was written to {arguments.output}"
+        written = f"{len(output.finished_parts()):,} partitions are"
+    except (InputError, OSError):
+        written = "some partitions may be"
+    return f"; {written} written to {arguments.output}: run the same command with --resume {again}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (*USER_ERRORS, OSError) as error:  # OSError: an unreachable scheduler or folder
         print(f"rollscore: error: {error}", file=sys.stderr)
         return 2
+    except ClusterLost as error:
+        print(f"rollscore: error: {error}{_resume_hint(arguments)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rollscore: interrupted{_resume_hint(arguments)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,17 +3,21 @@
 The scheduler address comes from the argument or Dask's own ``scheduler-address`` setting
 (``DASK_SCHEDULER_ADDRESS``, ``~/.config/dask``), read at call time. A cluster found that way
 is never shut down; a local one is started and closed here. Both the CLI and the training
-adapter start their local clusters with :func:`local_cluster`.
+adapter start their local clusters with :func:`local_cluster`, which listens on 127.0.0.1
+only, its dashboard included, unless asked otherwise.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dask
 from distributed import Client, LocalCluster
+
+from pipeline.errors import NoWorkers
 
 
 def default_workers() -> int:
@@ -21,27 +25,63 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def local_cluster(workers: int | None = None) -> LocalCluster:
+DASK_DEFAULT_DASHBOARD = ":8787"
+"""Dask's own default, on every network interface."""
+LOCAL_DASHBOARD = "127.0.0.1:8787"
+WORKER_WAIT = 60.0
+"""Seconds to wait for an existing scheduler to have a worker before saying it has none."""
+
+
+def dashboard_address(given: str | None = None) -> str:
+    """Where the dashboard listens: ``given``, else Dask's
+    ``distributed.scheduler.dashboard.address`` when it was set to something else than Dask's
+    default, else 127.0.0.1 (another free port if 8787 is taken)."""
+    if given:
+        return given
+    configured = dask.config.get("distributed.scheduler.dashboard.address", None)
+    if configured and configured != DASK_DEFAULT_DASHBOARD:
+        return configured
+    return LOCAL_DASHBOARD
+
+
+def local_cluster(workers: int | None = None, dashboard: str | None = None) -> LocalCluster:
     """A new ``LocalCluster`` on 127.0.0.1 of ``workers`` single-threaded worker processes (one
-    per core by default): math-verify's child processes do the parallel work, one per thread."""
-    return LocalCluster(
-        n_workers=workers or default_workers(),
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-    )
+    per core by default: math-verify's child processes do the parallel work, one per thread),
+    with its dashboard at :func:`dashboard_address`."""
+    with warnings.catch_warnings():  # a taken port: Dask uses another, and the link says which
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        return LocalCluster(
+            n_workers=workers or default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=dashboard_address(dashboard),
+        )
 
 
 @contextmanager
-def scoring_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client]:
-    """A client for the run: connected to ``scheduler`` (or Dask's configured address), or to
-    a new :func:`local_cluster` of ``workers`` processes, closed on exit."""
+def scoring_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    dashboard: str | None = None,
+    worker_wait: float = WORKER_WAIT,
+) -> Iterator[Client]:
+    """A client for the run: connected to ``scheduler`` (or Dask's configured address), once it
+    has a worker (:class:`NoWorkers` after ``worker_wait`` seconds without one), or to a new
+    :func:`local_cluster` of ``workers`` processes, closed on exit."""
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
         with Client(address) as client:
+            try:
+                client.wait_for_workers(1, timeout=worker_wait)
+            except TimeoutError:
+                raise NoWorkers(
+                    f"the scheduler at {address} has no workers after {worker_wait:g} s: "
+                    f"start some, e.g. 'dask worker {address}'"
+                ) from None
             yield client
         return
-    with local_cluster(workers) as cluster, Client(cluster) as client:
+    with local_cluster(workers, dashboard) as cluster, Client(cluster) as client:
         yield client
 
 

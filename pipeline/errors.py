@@ -13,14 +13,39 @@ class InputError(ValueError):
     """An input that cannot be read: missing, unmatched, of an unknown format, unreadable."""
 
 
+class InputChanged(ValueError):
+    """An input changed since the run planned it: resuming would mix two versions of it."""
+
+
 class OutputExists(ValueError):
     """The output folder already holds results, and resuming was not asked for."""
+
+
+class OutputLocked(ValueError):
+    """Another live rollscore run is writing the output folder."""
+
+
+class NoWorkers(RuntimeError):
+    """The scheduler a run was pointed at has no workers to score on."""
+
+
+class ClusterLost(RuntimeError):
+    """The Dask cluster went away in the middle of a run (the scheduler died, say)."""
 
 
 class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 
 
-USER_ERRORS = (ConfigError, InputError, OutputExists, ReportUnavailable, VerifierUnavailable)
+USER_ERRORS = (
+    ConfigError,
+    InputChanged,
+    InputError,
+    NoWorkers,
+    OutputExists,
+    OutputLocked,
+    ReportUnavailable,
+    VerifierUnavailable,
+)
 """Everything the CLI reports as one line and exit status 2 (a scoring process that cannot
 start is the user's machine to mend: its message carries the process's own last words)."""

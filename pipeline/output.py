@@ -1,26 +1,35 @@
 """The output folder: ``scores/part-NNNNN.parquet`` (one per partition), ``run.json`` (the
 plan, so an interrupted run can resume exactly) and ``metrics.json``.
 
-Each part is written to a hidden temporary file and renamed into place, so a part that
-exists is complete: resuming scores only the parts that do not.
+Every file is written to a hidden temporary file and renamed into place, so a file that exists
+is complete: resuming scores only the parts that do not, and a full disk never leaves a torn
+``run.json``. A run holds :class:`OutputLock` on its folder, so two runs never mix their parts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import re
+import socket
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.errors import InputError
-from pipeline.partition import unavailable_message
-from rewards.result import ErrorKind
+from pipeline.errors import InputError, OutputLocked
+from pipeline.partition import stopping_problem
+from rewards.result import ErrorKind, Problem
 
 SCORES = "scores"
 MANIFEST = "run.json"
@@ -28,10 +37,15 @@ METRICS = "metrics.json"
 REPORT = "report.html"
 SCORED_COLUMNS = ("reward", "correct", "error", "error_kind")
 """Columns every scored part has; a dataset without them is not one."""
+LOCK = ".rollscore.lock"
+PART = re.compile(r"part-(\d+)\.parquet")
 
 
-def part_name(index: int) -> str:
-    return f"part-{index:05d}.parquet"
+def part_name(index: int, parts: int) -> str:
+    """The file name of part ``index`` of ``parts``: zero-padded to one width for the whole
+    run (five digits at least), so the names sort in order whatever the count."""
+    width = max(5, len(str(parts - 1)))
+    return f"part-{index:0{width}d}.parquet"
 
 
 @dataclass(frozen=True)
@@ -56,17 +70,17 @@ class OutputDir:
         fs, root = self._fs
         return fs.exists(f"{root}/{MANIFEST}") or bool(self.finished_parts())
 
-    def finished_parts(self) -> set[int]:
-        """Indices of the parts already written."""
+    def part_files(self) -> dict[int, str]:
+        """The parts already written: their file names by index."""
         fs, root = self._fs
         if not fs.isdir(f"{root}/{SCORES}"):
-            return set()
+            return {}
         names = (path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/{SCORES}", detail=False))
-        return {
-            int(name[5:10])
-            for name in names
-            if name.startswith("part-") and name.endswith(".parquet") and name[5:10].isdigit()
-        }
+        return {int(match[1]): name for name in names if (match := PART.fullmatch(name))}
+
+    def finished_parts(self) -> set[int]:
+        """Indices of the parts already written."""
+        return set(self.part_files())
 
     def clear(self) -> None:
         """Remove the results of an earlier run (only the files a run writes)."""
@@ -76,36 +90,141 @@ class OutputDir:
                 fs.rm(f"{root}/{name}", recursive=True)
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
-        fs, root = self._fs
-        fs.makedirs(f"{root}/{SCORES}", exist_ok=True)
-        with fs.open(f"{root}/{name}", "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
+        """Write ``name`` atomically: complete, or as it was before."""
+        text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+        with atomic_output(self.path(name)) as handle:
+            handle.write(text.encode())
 
     def read_json(self, name: str) -> dict[str, Any] | None:
+        """``name``'s content, None if it does not exist; :class:`InputError` if it is not JSON."""
         fs, root = self._fs
         if not fs.exists(f"{root}/{name}"):
             return None
         with fs.open(f"{root}/{name}", "r") as handle:
-            return json.load(handle)
+            try:
+                return json.load(handle)
+            except ValueError as error:
+                raise InputError(f"{self.path(name)} is not valid JSON ({error})") from None
+
+    def lock(self) -> OutputLock:
+        """Take the folder for this run; :class:`OutputLocked` if a live run holds it."""
+        return OutputLock.take(self)
+
+
+@contextlib.contextmanager
+def atomic_output(url: str) -> Iterator[IO[bytes]]:
+    """A handle on a hidden temporary file beside ``url``, renamed into place once the block
+    ends without an error, and removed otherwise (a full disk, say)."""
+    fs, path = url_to_fs(url)
+    folder, name = path.rsplit("/", 1)
+    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    fs.makedirs(folder, exist_ok=True)
+    try:
+        with fs.open(temporary, "wb") as handle:
+            yield handle
+        fs.mv(temporary, path)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+
+
+@dataclass
+class OutputLock:
+    """A run's hold on its output folder. On a local disk, an exclusive ``flock`` of
+    ``OUTDIR/.rollscore.lock``, which the system releases when the process ends however it
+    ends; elsewhere, that file naming its holder, taken over once no process of that id lives
+    on this machine."""
+
+    url: str
+    handle: IO[str] | None
+
+    @classmethod
+    def take(cls, output: OutputDir) -> OutputLock:
+        fs, root = url_to_fs(output.url)
+        fs.makedirs(root, exist_ok=True)
+        holder = json.dumps(
+            {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        )
+        path = f"{root}/{LOCK}"
+        if isinstance(fs, LocalFileSystem):
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                said = handle.read()
+                handle.close()
+                raise OutputLocked(_locked_message(output.url, said)) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+            return cls(output.url, handle)
+        if fs.exists(path):
+            said = fs.cat_file(path).decode(errors="replace")
+            if _holder_lives(said):
+                raise OutputLocked(_locked_message(output.url, said))
+        fs.pipe_file(path, holder.encode())
+        return cls(output.url, None)
+
+    def release(self) -> None:
+        """Let the folder go (the local lock file stays: another run may be waiting on it)."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+            return
+        fs, root = url_to_fs(self.url)
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(f"{root}/{LOCK}")
+
+
+def _holder_lives(said: str) -> bool:
+    """Whether the lock file's holder may still run: on this machine, if its process lives;
+    on another machine, always (there is no telling)."""
+    try:
+        holder = json.loads(said)
+        host, pid = holder["host"], int(holder["pid"])
+    except (ValueError, KeyError, TypeError):
+        return False  # not a holder anyone wrote: a torn file of a dead run
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _locked_message(url: str, said: str) -> str:
+    try:
+        holder = json.loads(said)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
+        who = f" (process {holder['pid']} on {holder['host']}, since {since})"
+    except (ValueError, KeyError, TypeError):
+        who = ""
+    return (
+        f"output {url} is in use by another rollscore run{who}: wait for it, or use another folder"
+    )
 
 
 @dataclass(frozen=True)
 class PartWritten:
     """What writing one scored partition did: its row, error and timeout counts for the
-    progress line, or why it was not written (its scoring process could not start)."""
+    progress line, or why it was not written (:func:`pipeline.partition.stopping_problem`)."""
 
     rows: int
     errors: int
     timeouts: int
-    unavailable: str | None = None
+    stopped: Problem | None = None
 
 
 def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> PartWritten:
     """Write one scored partition atomically, unless nothing in it could be scored."""
-    unavailable = unavailable_message(frame)
-    if unavailable is not None:
-        return PartWritten(0, 0, 0, unavailable)
+    stopped = stopping_problem(frame)
+    if stopped is not None:
+        return PartWritten(0, 0, 0, stopped)
     write_part(frame, url, schema)
     kinds = frame["error_kind"]
     timeouts = (kinds == ErrorKind.TIMEOUT.value).fillna(False)
@@ -113,17 +232,12 @@ def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> PartW
 
 
 def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> None:
-    """Write one partition atomically: to a hidden temporary file, renamed into place."""
-    fs, path = url_to_fs(url)
-    folder, name = path.rsplit("/", 1)
-    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    """Write one partition atomically (:func:`atomic_output`)."""
     # without pandas' metadata, readers get plain pandas dtypes rather than ArrowDtype ones
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     table = table.replace_schema_metadata(None)
-    fs.makedirs(folder, exist_ok=True)
-    with fs.open(temporary, "wb") as handle:
+    with atomic_output(url) as handle:
         pq.write_table(table, handle)
-    fs.mv(temporary, path)
 
 
 def scored_columns(outdir: str) -> list[str]:
@@ -133,10 +247,10 @@ def scored_columns(outdir: str) -> list[str]:
     if not fs.isdir(root):
         raise InputError(f"{outdir} does not exist or is not a folder")
     output = OutputDir(outdir)
-    parts = sorted(output.finished_parts())
+    parts = output.part_files()
     if not parts:
         raise InputError(f"{outdir} is not a scored dataset: no {SCORES}/part-*.parquet in it")
-    first = f"{SCORES}/{part_name(parts[0])}"
+    first = f"{SCORES}/{parts[min(parts)]}"
     try:
         with fsspec.open(output.path(first), "rb") as handle:
             names = pq.read_schema(handle).names

@@ -16,7 +16,7 @@ from pipeline.responses import BadRow, ground_truth_text, response_from_message_
 from rewards.batch import BatchScores, score_batch
 from rewards.config import ScoringConfig
 from rewards.errors import VerifierUnavailable
-from rewards.result import ErrorKind
+from rewards.result import ErrorKind, Problem
 
 READ_ERROR = "__read_error"
 """A column readers add: why a row could not be read (then it scores 0.0 with that error)."""
@@ -101,13 +101,19 @@ def _unscored(rows: int, config: ScoringConfig, message: str) -> BatchScores:
     )
 
 
-def unavailable_message(scored: pd.DataFrame) -> str | None:
-    """The message of a scored partition whose scoring process could not start, else None:
-    such a partition is never written, and the work stops with this message."""
-    unavailable = scored["error_kind"] == ErrorKind.VERIFIER_UNAVAILABLE.value
-    if not unavailable.any():
+STOPPING_KINDS = (ErrorKind.VERIFIER_UNAVAILABLE.value, ErrorKind.INPUT_CHANGED.value)
+"""Kinds that mean nothing in a partition could be scored: it is never written, and the work
+stops with the message."""
+
+
+def stopping_problem(scored: pd.DataFrame) -> Problem | None:
+    """Why a scored partition must not be written (its scoring process could not start, or its
+    input changed since it was planned), or None when it may be."""
+    stopping = scored["error_kind"].isin(STOPPING_KINDS).fillna(False).to_numpy(dtype=bool)
+    if not stopping.any():
         return None
-    return scored["error"][unavailable.fillna(False)].iloc[0]
+    first = int(stopping.argmax())
+    return Problem(ErrorKind(scored["error_kind"].iloc[first]), scored["error"].iloc[first])
 
 
 def scored_meta(input_meta: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +19,30 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 from distributed import Client, as_completed, get_client
+from distributed.comm import CommClosedError
 
 from pipeline.cluster import worker_count
-from pipeline.errors import OutputExists
-from pipeline.inputs import InputFile, InputPlan, discover_inputs, plan_inputs, read_block
+from pipeline.errors import ClusterLost, InputChanged, OutputExists
+from pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
 from pipeline.metrics import dataset_metrics
-from pipeline.output import MANIFEST, METRICS, SCORES, OutputDir, part_name, write_scored_part
+from pipeline.output import (
+    MANIFEST,
+    METRICS,
+    SCORES,
+    OutputDir,
+    OutputLock,
+    part_name,
+    write_scored_part,
+)
 from pipeline.partition import score_partition, scored_meta
 from pipeline.progress import ProgressLine
-from rewards import ConfigError, ScoringConfig, VerifierUnavailable, load_config
+from rewards import ConfigError, ErrorKind, ScoringConfig, VerifierUnavailable, load_config
+
+STOPPED_BY = {
+    ErrorKind.VERIFIER_UNAVAILABLE: VerifierUnavailable,
+    ErrorKind.INPUT_CHANGED: InputChanged,
+}
+"""The error a run stops with when a partition could not be scored at all, by its kind."""
 
 
 @dataclass(frozen=True)
@@ -34,11 +50,15 @@ class ScoringJob:
     """A validated request: what to score, how, and where the results go."""
 
     inputs: tuple[str, ...]
-    files: tuple[InputFile, ...]
+    discovery: Discovery
     config: ScoringConfig
     output: OutputDir
-    manifest: dict[str, Any] | None
-    """The interrupted run's manifest when resuming one, else None."""
+    lock: OutputLock
+    """The hold on ``output``, released when the job has run."""
+    resumed: InputPlan | None = None
+    """The interrupted run's plan, when resuming one."""
+    previous_seconds: float = 0.0
+    """How long the interrupted run had run."""
 
 
 @dataclass(frozen=True)
@@ -58,28 +78,62 @@ def prepare_job(
     resume: bool = False,
     overwrite: bool = False,
 ) -> ScoringJob:
-    """Validate a run before any work. Raises ``ConfigError``, ``InputError`` or
-    ``OutputExists``, each with one line that says what is wrong. ``overwrite`` discards the
-    results already in ``output``; ``resume`` finishes the interrupted run there."""
+    """Validate a run before any work and take its output folder. Raises ``ConfigError``,
+    ``InputError``, ``InputChanged``, ``OutputExists`` or ``OutputLocked``, each with one line
+    that says what is wrong. ``overwrite`` discards the results already in ``output``;
+    ``resume`` finishes the interrupted run there, if its inputs are still the ones it planned."""
     config = load_config(config)
     out = OutputDir(output)
-    manifest = out.read_json(MANIFEST) if resume else None
-    if manifest is not None:
-        if list(inputs) and list(inputs) != manifest["inputs"]:
-            raise OutputExists(f"cannot resume {output}: it was started with {manifest['inputs']}")
-        if load_config(manifest["config"]) != config:
-            raise ConfigError(f"cannot resume {output}: the config differs from its run's")
-        return ScoringJob(tuple(manifest["inputs"]), (), config, out, manifest)
-    files = tuple(discover_inputs(inputs))
-    if out.holds_results():
+    discovery = Discovery() if resume else discover_inputs(inputs)
+    lock = out.lock()
+    try:
+        manifest = out.read_json(MANIFEST) if resume else None
+        if manifest is not None:
+            return _resumed_job(inputs, config, out, manifest, lock)
         if resume:
-            raise OutputExists(f"output {output} holds scores but no {MANIFEST}: cannot resume")
-        if not overwrite:
-            raise OutputExists(
-                f"output {output} already holds results: use --resume, --overwrite or a new folder"
-            )
-        out.clear()
-    return ScoringJob(tuple(inputs), files, config, out, None)
+            discovery = discover_inputs(inputs)
+        if out.holds_results():
+            if resume:
+                raise OutputExists(f"output {output} holds scores but no {MANIFEST}: cannot resume")
+            if not overwrite:
+                raise OutputExists(
+                    f"output {output} already holds results: "
+                    "use --resume, --overwrite or a new folder"
+                )
+            out.clear()
+    except BaseException:
+        lock.release()
+        raise
+    return ScoringJob(tuple(inputs), discovery, config, out, lock)
+
+
+def _resumed_job(
+    inputs: Sequence[str],
+    config: ScoringConfig,
+    output: OutputDir,
+    manifest: dict[str, Any],
+    lock: OutputLock,
+) -> ScoringJob:
+    """The job that finishes the run ``manifest`` describes, once its config and inputs are
+    checked to be the same."""
+    where = f"cannot resume {output.url}"
+    try:
+        started_with = manifest["inputs"]
+        plan = InputPlan.from_json(manifest["plan"])
+        previous = load_config(manifest["config"])
+    except (KeyError, TypeError, ValueError):
+        raise OutputExists(
+            f"{where}: its {MANIFEST} is not one this version of rollscore wrote"
+        ) from None
+    if list(inputs) and list(inputs) != started_with:
+        raise OutputExists(f"{where}: it was started with {started_with}")
+    if previous != config:
+        raise ConfigError(f"{where}: the config differs from its run's")
+    changed = plan.changed_input()
+    if changed is not None:
+        raise InputChanged(f"{where}: {changed} since it started; start again with --overwrite")
+    seconds = float(manifest.get("seconds") or 0.0)
+    return ScoringJob(tuple(started_with), Discovery(), config, output, lock, plan, seconds)
 
 
 def run_job(
@@ -88,20 +142,26 @@ def run_job(
     partition_rows: int | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Score the job's rows on ``client`` (default: the current client) and write them."""
-    client = client or get_client()
+    """Score the job's rows on ``client`` (default: the current client) and write them; the
+    job's output folder is let go at the end, however it ends."""
+    try:
+        return _run(job, client or get_client(), partition_rows, progress)
+    except (CancelledError, CommClosedError) as error:
+        raise ClusterLost(f"the Dask cluster went away mid-run ({type(error).__name__})") from None
+    finally:
+        job.lock.release()
+
+
+def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: bool) -> RunResult:
     started = time.perf_counter()
-    if job.manifest is not None:
-        plan = InputPlan.from_json(job.manifest["plan"])
-        previous_seconds = job.manifest.get("seconds", 0.0)
-    else:
-        plan = plan_inputs(job.files, client, partition_rows, worker_count(client))
-        previous_seconds = 0.0
+    plan = job.resumed
+    if plan is None:
+        plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
         _write_manifest(job, plan, finished=False, seconds=0.0)
     todo = sorted(set(range(len(plan.blocks))) - job.output.finished_parts())
     _score_blocks(job, plan, todo, client, progress)
     metrics = dataset_metrics(job.output.scores)
-    seconds = previous_seconds + time.perf_counter() - started
+    seconds = job.previous_seconds + time.perf_counter() - started
     metrics["run"] = {
         "seconds": seconds,
         "partitions": len(plan.blocks),
@@ -157,7 +217,7 @@ def _score_blocks(
     writes = [
         dask.delayed(write_scored_part)(
             part,
-            job.output.path(SCORES, part_name(index)),
+            job.output.path(SCORES, part_name(index, len(plan.blocks))),
             schema,
             dask_key_name=f"write-scores-{index:05d}-{run}",
         )
@@ -172,8 +232,8 @@ def _score_blocks(
     try:
         for future in as_completed(futures):
             written = future.result()
-            if written.unavailable is not None:
-                raise VerifierUnavailable(written.unavailable)
+            if written.stopped is not None:
+                raise STOPPED_BY[written.stopped.kind](written.stopped.message)
             if line is not None:
                 line.update(written.rows, written.errors, written.timeouts)
     finally:

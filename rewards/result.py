@@ -32,6 +32,8 @@ class ErrorKind(str, Enum):
     """A reward function returned NaN, inf, a non-number or a value of the wrong shape."""
     VERIFIER_UNAVAILABLE = "verifier_unavailable"
     """The scoring process could not start, so nothing could be scored: the work stops."""
+    INPUT_CHANGED = "input_changed"
+    """The input file changed since the run planned it: the run stops, nothing is written."""
 
 
 @dataclass(frozen=True, slots=True)

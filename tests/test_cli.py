@@ -114,7 +114,7 @@ def test_a_bad_config_exits_2_with_one_line_before_any_work(tmp_path, capsys, co
     [
         (lambda tmp: tmp / "missing.jsonl", "no such file or directory"),
         (lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt", "unknown format"),
-        (lambda tmp: tmp, "no .json, .jsonl, .ndjson, .parquet files found"),
+        (lambda tmp: tmp, "or .parquet files found"),
     ],
 )
 def test_an_unreadable_input_exits_2_with_one_line(

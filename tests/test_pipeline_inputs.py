@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
+import os
 
 import pandas as pd
 import pyarrow as pa
@@ -10,9 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.inputs import InputPlan, discover_inputs, plan_inputs, read_block
-from pipeline.inputs.jsonl import scan_jsonl
-from pipeline.inputs.parquet import read_parquet_rows
+from pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
+from pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
+from pipeline.inputs.jsonl import block_digest, is_json_array, scan_range, scan_whole
+from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
+from pipeline.inputs.plan import json_schema
 from pipeline.partition import READ_ERROR, READ_ERROR_KIND
 
 
@@ -35,18 +41,19 @@ def test_files_globs_and_folders_expand_to_the_rollout_files_in_them(tmp_path):
         [str(tmp_path / "a.jsonl"), str(tmp_path / "part"), str(tmp_path / "*.jsonl")]
     )
 
-    assert [(file.url, file.kind) for file in found] == [
-        (str(tmp_path / "a.jsonl"), "jsonl"),
+    assert [(file.url, file.kind) for file in found.files] == [
+        (str(tmp_path / "a.jsonl"), "json"),
         (str(tmp_path / "part" / "b.parquet"), "parquet"),
-        (str(tmp_path / "a.jsonl"), "jsonl"),
+        (str(tmp_path / "a.jsonl"), "json"),
     ]
+    assert found.skipped == [str(tmp_path / "part" / "_SUCCESS")]  # named; hidden ones are not
 
 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
         ("missing.jsonl", "no such file or directory"),
-        ("*.parquet", "no .json, .jsonl, .ndjson, .parquet files found"),
+        ("*.parquet", "or .parquet files found"),
         ("notes.txt", "unknown format"),
     ],
 )
@@ -61,12 +68,30 @@ def test_a_jsonl_scan_records_every_keys_types_and_the_line_offsets(tmp_path):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"a": 1, "b": "x"}, {"a": 2.5, "c": [1]}, "not json", {"a": None}])
 
-    scan = scan_jsonl(str(path), granularity=2)
+    scan = scan_range(str(path), 0, path.stat().st_size, granularity=2)
 
     assert scan.lines == 4
     first, second = path.read_bytes().split(b"\n")[:2]
-    assert scan.line_offsets == [0, len(first) + len(second) + 2]
+    assert scan.offsets == [0, len(first) + len(second) + 2]
     assert scan.types == {"a": {"int", "float", "null"}, "b": {"str"}, "c": {"list"}}
+    assert scan.key_counts == {"a": 3, "b": 1, "c": 1}
+    assert len(scan.chunk_digests) == 2
+
+
+def test_byte_ranges_own_the_lines_that_start_in_them_whatever_the_cut(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_jsonl(path, [{"n": index, "pad": "x" * (index % 7)} for index in range(40)])
+    data = path.read_bytes()
+    ends = [index + 1 for index, byte in enumerate(data) if byte == ord("\n")]
+    starts = [0, *ends[:-1]]
+
+    for cut in range(1, len(data)):  # every cut point, inside lines and on their ends
+        first = scan_range(str(path), 0, cut, granularity=1)
+        second = scan_range(str(path), cut, len(data), granularity=1)
+
+        assert first.lines + second.lines == 40
+        assert first.offsets + second.offsets == starts
+        assert first.stop == second.start
 
 
 @pytest.mark.slow
@@ -90,7 +115,7 @@ def test_jsonl_blocks_keep_types_turn_other_json_into_text_and_name_bad_lines(tm
         ],
     )
 
-    plan = plan_inputs(discover_inputs([str(path)]), client, partition_rows=3, workers=2)
+    plan = plan_inputs(discover_inputs([str(path)]).files, client, partition_rows=3, workers=2)
     frames = [read_block(block, plan.schema) for block in plan.blocks]
 
     assert [(b.first_line, b.rows) for b in plan.blocks] == [(1, 3), (4, 3)]
@@ -123,7 +148,10 @@ def test_parquet_row_ranges_read_only_their_rows_across_row_groups(tmp_path):
         [("id", pa.int64()), ("ground_truth", pa.string()), ("response", pa.string())]
     )
 
-    frame = read_parquet_rows(str(path), 2, 8, schema)
+    _, _, digest = parquet_footer(str(path))
+    block = Block(str(path), "parquet", None, 2, 8, 0, 6, digest)
+
+    frame = read_parquet_rows(block, schema)
 
     assert frame["id"].tolist() == [2, 3, 4, 5, 6, 7]
     assert values(frame["response"]) == [None] * 6
@@ -133,11 +161,12 @@ def test_parquet_row_ranges_read_only_their_rows_across_row_groups(tmp_path):
 def test_a_plan_round_trips_through_json_so_a_run_can_resume_it(tmp_path, client):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"ground_truth": "1", "response": "r"}] * 5)
-    plan = plan_inputs(discover_inputs([str(path)]), client, partition_rows=2, workers=1)
+    plan = plan_inputs(discover_inputs([str(path)]).files, client, partition_rows=2, workers=1)
 
     again = InputPlan.from_json(json.loads(json.dumps(plan.to_json())))
 
     assert again.blocks == plan.blocks and again.schema == plan.schema
+    assert again.inputs == plan.inputs
     assert [block.rows for block in plan.blocks] == [2, 2, 1]
 
 
@@ -148,7 +177,9 @@ def test_jsonl_and_parquet_inputs_share_one_schema(tmp_path, client):
         pa.table({"ground_truth": ["2"], "response": ["s"], "score": [0.5]}), tmp_path / "b.parquet"
     )
 
-    plan = plan_inputs(discover_inputs([str(tmp_path)]), client, partition_rows=None, workers=2)
+    plan = plan_inputs(
+        discover_inputs([str(tmp_path)]).files, client, partition_rows=None, workers=2
+    )
     frame = pd.concat([read_block(block, plan.schema) for block in plan.blocks], ignore_index=True)
 
     assert values(frame["extra"]) == ["e", None]
@@ -160,4 +191,161 @@ def test_an_empty_input_is_an_input_error(tmp_path, client):
     (tmp_path / "empty.jsonl").write_text("")
 
     with pytest.raises(InputError, match="no rows"):
-        plan_inputs(discover_inputs([str(tmp_path / "empty.jsonl")]), client, None, 2)
+        plan_inputs(discover_inputs([str(tmp_path / "empty.jsonl")]).files, client, None, 2)
+
+
+def read_whole(path, compression=None, array=False) -> pd.DataFrame:
+    """A JSON file scanned and read back as one block, as the plan would scan and read it."""
+    if compression is None and not array:  # a plain JSON-lines file, as one range and chunk
+        granularity = 10**9
+        scan = scan_range(str(path), 0, os.path.getsize(path), granularity)
+    else:
+        granularity = 1
+        scan = scan_whole(str(path), compression, array)
+    schema = json_schema([scan])
+    for name in (READ_ERROR, READ_ERROR_KIND):
+        schema = schema.append(pa.field(name, pa.string()))
+    kind = "json_array" if array else "jsonl"
+    digest = block_digest(scan.chunk_digests)
+    block = Block(str(path), kind, compression, 0, scan.stop, 1, scan.lines, digest, granularity)
+    return read_block(block, schema)
+
+
+def test_an_existing_path_is_taken_literally_before_it_is_read_as_a_glob(tmp_path):
+    write_jsonl(tmp_path / "data[1].jsonl", [{"ground_truth": "1"}])
+    write_jsonl(tmp_path / "data1.jsonl", [{"ground_truth": "other"}])
+
+    found = discover_inputs([str(tmp_path / "data[1].jsonl")])
+
+    assert [file.url for file in found.files] == [str(tmp_path / "data[1].jsonl")]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "opener"),
+    [(".gz", gzip.open), (".bz2", bz2.open), (".xz", lzma.open)],
+    ids=["gzip", "bz2", "xz"],
+)
+def test_compressed_json_lines_in_a_folder_are_found_and_read(tmp_path, suffix, opener):
+    rows = [{"ground_truth": str(n), "response": f"<answer>{n}</answer>"} for n in range(5)]
+    with opener(tmp_path / f"rollouts.jsonl{suffix}", "wt") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "notes.md").write_text("not rollouts")
+
+    found = discover_inputs([str(tmp_path)])
+    (file,) = found.files
+
+    assert found.skipped == [str(tmp_path / "notes.md")]
+    assert file.compression == {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}[suffix]
+    frame = read_whole(file.url, file.compression)
+    assert values(frame["ground_truth"]) == [str(n) for n in range(5)]
+    assert values(frame[READ_ERROR]) == [None] * 5
+
+
+def test_a_json_file_holding_an_array_is_read_as_records(tmp_path):
+    path = tmp_path / "rollouts.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"ground_truth": "1", "response": "a"},
+                {"ground_truth": "2", "response": "b"},
+                "not a record",
+            ],
+            indent=2,
+        )
+    )
+
+    assert is_json_array(str(path), None)
+    frame = read_whole(path, array=True)
+
+    assert values(frame["ground_truth"]) == ["1", "2", None]
+    assert values(frame[READ_ERROR]) == [None, None, f"{path} record 3 is not a JSON object"]
+
+
+def test_is_end_is_a_boolean_from_bools_zeros_ones_and_words_and_anything_else_is_bad(tmp_path):
+    path = tmp_path / "r.jsonl"
+    ends = [False, 0, True, 1, "true", "False", "maybe", 2, None]
+    write_jsonl(path, [{"ground_truth": "1", "response": "a", "is_end": end} for end in ends])
+
+    frame = read_whole(path)
+
+    assert values(frame["is_end"]) == [False, False, True, True, True, False, None, None, None]
+    errors = values(frame[READ_ERROR])
+    assert errors[6] == "is_end is 'maybe', not a boolean (true, false, 1 or 0)"
+    assert errors[7] == "is_end is 2, not a boolean (true, false, 1 or 0)"
+    assert errors[:6] == [None] * 6 and errors[8] is None
+    assert values(frame[READ_ERROR_KIND])[6:8] == ["bad_input", "bad_input"]
+
+
+def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rows = [{"ground_truth": "1", "response": "a", "common": 7, f"key_{n}": n} for n in range(5000)]
+    write_jsonl(path, rows)
+
+    frame = read_whole(path)
+
+    extras = [name for name in frame.columns if name.startswith("key_")]
+    assert len(extras) == MAX_EXTRA_COLUMNS - 1  # "common" is the most frequent extra key
+    assert values(frame["common"]) == [7] * 5000
+    kept = set(extras)
+    for n, extra in enumerate(values(frame[EXTRA_COLUMN])):
+        if f"key_{n}" in kept:
+            assert extra is None
+        else:
+            assert json.loads(extra) == {f"key_{n}": n}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"ground_truth": "1", "response": "cut off \\ud800"}',
+        b'{"ground_truth": "1", "response": "cut off \xed\xa0\x80"}',
+        b'{"ground_truth": "1", "response": "ok", "note": {"deep": ["\\udfff"]}}',
+    ],
+    ids=["json-escape", "raw-bytes", "nested"],
+)
+def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_path, line):
+    path = tmp_path / "r.jsonl"
+    fine = json.dumps({"ground_truth": "2", "response": "fine"}).encode()
+    path.write_bytes(fine + b"\n" + line + b"\n" + fine + b"\n")
+
+    frame = read_whole(path)
+
+    assert values(frame["ground_truth"]) == ["2", "1", "2"]
+    assert "\ufffd" in json.dumps(values(frame.iloc[1]), ensure_ascii=False)
+    assert values(frame[READ_ERROR]) == [
+        None,
+        f"{path} line 2 holds text that is not valid Unicode (an unpaired surrogate, "
+        "replaced by U+FFFD)",
+        None,
+    ]
+    assert values(frame[READ_ERROR_KIND]) == [None, "unreadable_row", None]
+
+
+def test_a_line_nested_too_deeply_to_parse_is_a_bad_row(tmp_path):
+    path = tmp_path / "r.jsonl"
+    fine = json.dumps({"ground_truth": "2", "response": "fine"})
+    path.write_text(fine + "\n" + "[" * 100_000 + "]" * 100_000 + "\n" + fine + "\n")
+
+    frame = read_whole(path)
+
+    assert values(frame["ground_truth"]) == ["2", None, "2"]
+    assert values(frame[READ_ERROR]) == [None, f"{path} line 2 is nested too deeply to parse", None]
+
+
+def test_a_block_whose_bytes_changed_since_planning_says_so_instead_of_its_rows(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_jsonl(path, [{"ground_truth": "1", "response": "aaaa"}] * 3)
+    scan = scan_range(str(path), 0, path.stat().st_size, granularity=2)
+    schema = json_schema([scan])
+    for name in (READ_ERROR, READ_ERROR_KIND):
+        schema = schema.append(pa.field(name, pa.string()))
+    block = Block(
+        str(path), "jsonl", None, 0, scan.offsets[1], 1, 2, block_digest(scan.chunk_digests[:1]), 2
+    )
+    assert values(read_block(block, schema)[READ_ERROR]) == [None, None]
+
+    path.write_bytes(path.read_bytes().replace(b"aaaa", b"bbbb", 1))  # same size, new content
+
+    changed = read_block(block, schema)
+    assert values(changed[READ_ERROR_KIND]) == ["input_changed", "input_changed"]
+    assert values(changed[READ_ERROR]) == [f"input {path} changed since the run was planned"] * 2

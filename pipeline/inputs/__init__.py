@@ -2,7 +2,15 @@
 partitions (:mod:`.plan`), and the readers of one partition's rows (:mod:`.jsonl`,
 :mod:`.parquet`)."""
 
-from pipeline.inputs.discovery import InputFile, discover_inputs
+from pipeline.inputs.discovery import Discovery, InputFile, discover_inputs
 from pipeline.inputs.plan import Block, InputPlan, plan_inputs, read_block
 
-__all__ = ["Block", "InputFile", "InputPlan", "discover_inputs", "plan_inputs", "read_block"]
+__all__ = [
+    "Block",
+    "Discovery",
+    "InputFile",
+    "InputPlan",
+    "discover_inputs",
+    "plan_inputs",
+    "read_block",
+]

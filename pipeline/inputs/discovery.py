@@ -1,64 +1,107 @@
 """From the inputs a user names (files, globs, folders; local paths or fsspec URLs) to the list
-of rollout files they stand for."""
+of rollout files they stand for.
+
+An existing path is always taken literally, before it is read as a glob (``data[1].jsonl`` is
+that file). Rollout files are JSON (``.jsonl``, ``.ndjson``, ``.json``: JSON lines, or one JSON
+array of records) or Parquet; JSON may be compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``, the
+last with the ``zstandard`` package). Files of a folder or glob that are not rollouts are
+skipped and named; hidden ones (``.name``) silently.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import fsspec.compression
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipeline.errors import InputError
 
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+FORMATS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+EXPECTED = ".jsonl, .ndjson, .json (optionally .gz, .bz2, .xz, .zst) or .parquet"
 
 
 @dataclass(frozen=True)
 class InputFile:
+    """A rollout file: its URL, ``json`` or ``parquet``, and how it is compressed."""
+
     url: str
     kind: str
+    compression: str | None = None
 
 
-def _kind(path: str) -> str | None:
+@dataclass
+class Discovery:
+    """The rollout files the inputs name, in order, and the files they held that are not."""
+
+    files: list[InputFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def file_format(path: str) -> tuple[str, str | None] | None:
+    """``(kind, compression)`` of a rollout file's name, or None if it names none."""
     lowered = path.lower()
-    return next((kind for suffix, kind in FORMATS.items() if lowered.endswith(suffix)), None)
+    compression = next(
+        (name for suffix, name in COMPRESSIONS.items() if lowered.endswith(suffix)), None
+    )
+    if compression is not None:
+        lowered = lowered.rsplit(".", 1)[0]
+    kind = next((kind for suffix, kind in FORMATS.items() if lowered.endswith(suffix)), None)
+    if kind is None or (kind == "parquet" and compression is not None):
+        return None
+    return kind, compression
 
 
 def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
-    """The paths one input names, whether it named a single file, and their filesystem."""
+    """The files one input names, whether it named a single file, and their filesystem."""
     try:
         fs, path = url_to_fs(given)
-        if any(char in path for char in "*?["):
-            return sorted(fs.glob(path)), False, fs
-        if fs.isdir(path):
-            return sorted(fs.find(path)), False, fs
         if fs.isfile(path):
             return [path], True, fs
+        if fs.isdir(path):
+            return sorted(fs.find(path)), False, fs
+        if any(char in path for char in "*?["):
+            return sorted(found for found in fs.glob(path) if fs.isfile(found)), False, fs
     except (OSError, ValueError, ImportError) as error:
         raise InputError(f"input {given!r}: {error}") from None
     raise InputError(f"input {given!r}: no such file or directory")
 
 
-def discover_inputs(inputs: Sequence[str]) -> list[InputFile]:
-    """Every rollout file the inputs name, in order; raises :class:`InputError` if an input
-    matches nothing readable."""
+def _readable(given: str, path: str, compression: str | None) -> None:
+    """Raise :class:`InputError` if this machine cannot decompress the file."""
+    if compression is not None and compression not in fsspec.compression.compr:
+        raise InputError(
+            f"input {given!r}: {path} is {compression}-compressed, which needs "
+            f"{'the zstandard package' if compression == 'zstd' else compression + ' support'}"
+        )
+
+
+def discover_inputs(inputs: Sequence[str]) -> Discovery:
+    """Every rollout file the inputs name, in order, and the other files of their folders;
+    raises :class:`InputError` if an input matches nothing readable."""
     if not inputs:
         raise InputError("no input given")
-    found: list[InputFile] = []
+    discovery = Discovery()
     for given in inputs:
         paths, explicit, fs = _expand(given)
-        if explicit and _kind(paths[0]) is None:
-            raise InputError(
-                f"input {given!r}: unknown format; expected {', '.join(sorted(FORMATS))} files"
-            )
-        matched = [
-            InputFile(path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path), kind)
-            for path in paths
-            if (kind := _kind(path)) is not None and not path.rsplit("/", 1)[-1].startswith(".")
-        ]
-        if not matched:
-            raise InputError(f"input {given!r}: no {', '.join(sorted(FORMATS))} files found")
-        found.extend(matched)
-    return found
+        found = []
+        for path in paths:
+            name = path.rsplit("/", 1)[-1]
+            form = file_format(path)
+            if explicit and form is None:
+                raise InputError(f"input {given!r}: unknown format; expected {EXPECTED} files")
+            if form is None or name.startswith("."):
+                if not name.startswith("."):
+                    discovery.skipped.append(path)
+                continue
+            _readable(given, path, form[1])
+            url = path if isinstance(fs, LocalFileSystem) else fs.unstrip_protocol(path)
+            found.append(InputFile(url, *form))
+        if not found:
+            raise InputError(f"input {given!r}: no {EXPECTED} files found")
+        discovery.files.extend(found)
+    return discovery

@@ -1,134 +1,233 @@
-"""JSONL rollouts: a scan that finds line offsets and column types, and a block reader.
+"""JSON rollouts: JSON lines, plain or compressed, and files holding one JSON array of records.
 
-Both run as Dask tasks, so the data is read where the workers are. A line that is not a
-JSON object still becomes a row, with its file and line in the read error.
+A plain JSON-lines file is scanned in parallel, a byte range per task: a range owns the lines
+that start in it, and its scan records where every ``granularity``-th owned line starts, how
+many lines it owns, each key's JSON types and count, and a digest of every chunk of
+``granularity`` lines. A block (whole chunks) is then known by the digest of its chunks'
+digests, which its reader checks on the bytes it reads anyway. A compressed file, or a JSON
+array, cannot be cut without reading it from the start: it is scanned whole and read as one
+partition, a single chunk. Scans and reads run as Dask tasks, where the data is.
+
+A line (or record) that cannot be scored still becomes a row, with its file and line in the
+read error: one that does not parse (nesting too deep included) or is not an object, and one
+holding text that cannot be encoded (an unpaired surrogate, replaced by U+FFFD).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.inputs.block import Block, changed_rows
+from pipeline.inputs.columns import (
+    EXTRA_COLUMN,
+    FLAG_COLUMNS,
+    cell,
+    flag_value,
+    json_type,
+    without_lone_surrogates,
+)
 from pipeline.partition import READ_ERROR, READ_ERROR_KIND
 from rewards.result import ErrorKind, Problem
 
-TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
-"""Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
+SCAN_RANGE_BYTES = 64 * 2**20
+"""Bytes of a plain JSON-lines file one scan task reads."""
+_MAYBE_SURROGATE = (b"\\ud", b"\\uD", b"\xed")
+"""What a line holding an unpaired surrogate contains: a JSON escape, or the raw bytes."""
 
 
 @dataclass
-class JsonlScan:
-    """What one pass over a JSONL file learned: where every ``granularity``-th line starts,
-    how many lines and rows it has, and which JSON types each key holds."""
+class Scan:
+    """What one scan learned of the lines (or records) it owns."""
 
     url: str
-    granularity: int
-    line_offsets: list[int] = field(default_factory=list)
+    start: int
+    """Byte offset of the first owned line (0 for a file scanned whole)."""
+    stop: int
+    """One past the last owned byte (the decompressed size, for a file scanned whole)."""
     lines: int = 0
-    size: int = 0
+    offsets: list[int] = field(default_factory=list)
+    """Byte offsets of owned lines 0, g, 2g, ...: empty for a file scanned whole."""
+    key_counts: dict[str, int] = field(default_factory=dict)
     types: dict[str, set[str]] = field(default_factory=dict)
+    chunk_digests: list[bytes] = field(default_factory=list)
+    """The digest of each chunk of ``granularity`` owned lines (of the whole decompressed
+    bytes, for a file scanned whole)."""
+
+    def learn(self, record: object) -> None:
+        """Count a parsed record's keys and their JSON types."""
+        if isinstance(record, dict):
+            for key, value in record.items():
+                self.key_counts[key] = self.key_counts.get(key, 0) + 1
+                self.types.setdefault(key, set()).add(json_type(value))
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int" if -(2**63) <= value < 2**63 else "bigint"
-    return {float: "float", str: "str", list: "list", dict: "dict"}[type(value)]
+def _parsed(text: bytes | str) -> object:
+    """The JSON value of ``text``, or None when it does not parse (its row says why later)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
-def scan_jsonl(url: str, granularity: int) -> JsonlScan:
-    """Read the file once: offsets of lines 0, g, 2g, ... and every key's JSON types."""
-    scan = JsonlScan(url, granularity)
-    offset = 0
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def block_digest(chunk_digests: Iterable[bytes]) -> str:
+    """A block's digest: of its chunks' digests, in order."""
+    return hashlib.blake2b(b"".join(chunk_digests), digest_size=16).hexdigest()
+
+
+def chunk_digests(data: bytes, granularity: int) -> list[bytes]:
+    """The digests of each ``granularity`` lines of ``data`` (the last chunk may be shorter),
+    as :func:`scan_range` computes them."""
+    digests, chunk_start, position, lines = [], 0, 0, 0
+    while position < len(data):
+        newline = data.find(b"\n", position)
+        position = len(data) if newline == -1 else newline + 1
+        lines += 1
+        if lines % granularity == 0:
+            digests.append(_digest(data[chunk_start:position]))
+            chunk_start = position
+    if chunk_start < len(data):
+        digests.append(_digest(data[chunk_start:]))
+    return digests
+
+
+def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
+    """Scan the lines of a plain JSON-lines file that start in bytes ``[start, stop)``."""
     with fsspec.open(url, "rb") as handle:
-        for line in handle:
+        position = start
+        if start > 0:
+            handle.seek(start - 1)
+            position = start - 1 + len(handle.readline())  # the line begun before is not ours
+        scan = Scan(url, position, position)
+        chunk = hashlib.blake2b(digest_size=16)
+        while position < stop:
+            line = handle.readline()
+            if not line:
+                break
             if scan.lines % granularity == 0:
-                scan.line_offsets.append(offset)
+                scan.offsets.append(position)
             scan.lines += 1
-            offset += len(line)
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                for key, value in row.items():
-                    scan.types.setdefault(key, set()).add(_json_type(value))
-    scan.size = offset
+            position += len(line)
+            chunk.update(line)
+            if scan.lines % granularity == 0:
+                scan.chunk_digests.append(chunk.digest())
+                chunk = hashlib.blake2b(digest_size=16)
+            scan.learn(_parsed(line))
+    if scan.lines % granularity:
+        scan.chunk_digests.append(chunk.digest())
+    scan.stop = position
     return scan
 
 
-def column_type(name: str, json_types: set[str]) -> pa.DataType:
-    """The Arrow type a column gets from the JSON types its values have across all files."""
-    kinds = json_types - {"null"}
-    if name in TEXT_COLUMNS:
-        return pa.string()
-    if kinds and kinds <= {"bool"}:
-        return pa.bool_()
-    if kinds and kinds <= {"int"}:
-        return pa.int64()
-    if kinds and kinds <= {"int", "float"}:
-        return pa.float64()
-    return pa.string()
+def scan_whole(url: str, compression: str | None, array: bool) -> Scan:
+    """Scan a compressed JSON-lines file, or a file holding a JSON array, from its start."""
+    with fsspec.open(url, "rb", compression=compression) as handle:
+        data = handle.read()
+    scan = Scan(url, 0, len(data), chunk_digests=[_digest(data)])
+    records = _array_records(data) if array else (_parsed(line) for line in _lines(data))
+    for record in records:
+        scan.lines += 1
+        scan.learn(record)
+    return scan
 
 
-def _cell(value: object, arrow_type: pa.DataType) -> object:
-    """A JSON value as the column's type: non-strings in a text column become JSON text."""
-    if value is None:
-        return None
-    if pa.types.is_string(arrow_type):
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    if pa.types.is_floating(arrow_type):
-        return float(value)
-    return value
-
-
-def read_jsonl_block(
-    url: str, start: int, stop: int, first_line: int, schema: pa.Schema
-) -> pd.DataFrame:
-    """The rows of the lines in bytes ``[start, stop)``, which begin at line ``first_line``."""
-    columns: dict[str, list[object]] = {name: [] for name in schema.names}
-    types = {name: schema.field(name).type for name in schema.names}
-    with fsspec.open(url, "rb") as handle:
-        handle.seek(start)
-        data = handle.read(stop - start)
+def _lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
-    for number, line in enumerate(lines, start=first_line):
-        if not line.strip():
-            continue
-        row, problem = _parse_row(line, url, number)
-        for name, values in columns.items():
-            if name == READ_ERROR:
-                values.append(None if problem is None else problem.message)
-            elif name == READ_ERROR_KIND:
-                values.append(None if problem is None else problem.kind.value)
-            else:
-                values.append(_cell(row.get(name), types[name]))
+    return lines
+
+
+def _array_records(data: bytes) -> list[object]:
+    """The records of a JSON array; a file that is not one is a single bad record."""
+    parsed = _parsed(data)
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def is_json_array(url: str, compression: str | None) -> bool:
+    """Whether the file's first non-blank character opens a JSON array (else: JSON lines)."""
+    with fsspec.open(url, "rb", compression=compression) as handle:
+        while chunk := handle.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped.startswith(b"[")
+    return False
+
+
+def read_json_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
+    """The rows of one block, with exactly the columns and types of ``schema``: the lines in
+    its bytes of a plain file, or every line or record of a compressed or array file. Bytes
+    that no longer match the planned digest give rows saying ``input_changed``."""
+    whole = block.kind == "json_array" or block.compression is not None
+    with fsspec.open(block.url, "rb", compression=block.compression) as handle:
+        handle.seek(block.start)
+        data = handle.read() if whole else handle.read(block.stop - block.start)
+    chunks = [_digest(data)] if whole else chunk_digests(data, block.granularity)
+    if block_digest(chunks) != block.digest:
+        return changed_rows(block, schema)
+    array = block.kind == "json_array"
+    items: Iterable[object] = _array_records(data) if array else _lines(data)
+    columns: dict[str, list[object]] = {name: [] for name in schema.names}
+    types = {name: schema.field(name).type for name in schema.names}
+    kept = [name for name in types if name not in (READ_ERROR, READ_ERROR_KIND, EXTRA_COLUMN)]
+    extra = EXTRA_COLUMN in types
+    for number, item in enumerate(items, start=block.first_line):
+        if isinstance(item, bytes) and not item.strip():
+            continue  # a blank line is no row
+        where = f"{block.url} {'record' if array else 'line'} {number}"
+        row, problem = _row(item, where)
+        for name in kept:
+            columns[name].append(cell(row.get(name), types[name]))
+        if extra:
+            rest = {key: value for key, value in row.items() if key not in types}
+            columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
+        columns[READ_ERROR].append(None if problem is None else problem.message)
+        columns[READ_ERROR_KIND].append(None if problem is None else problem.kind.value)
     table = pa.Table.from_pydict(columns, schema=schema)
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _parse_row(line: bytes, url: str, number: int) -> tuple[dict, Problem | None]:
-    where = f"{url} line {number}"
-    try:
-        row = json.loads(line)
-    except ValueError as error:
-        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
-    if not isinstance(row, dict):
+def _row(item: object, where: str) -> tuple[dict, Problem | None]:
+    """A line's (or record's) values, and why the row cannot be scored, if it cannot."""
+    if isinstance(item, bytes):
+        try:
+            record = json.loads(item)
+        except RecursionError:
+            return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is nested too deeply to parse")
+        except ValueError as error:
+            return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
+        suspicious = any(mark in item for mark in _MAYBE_SURROGATE)
+    else:
+        record, suspicious = item, True
+    if not isinstance(record, dict):
         return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not a JSON object")
-    response = row.get("response")
+    problem = None
+    if suspicious:
+        record, replaced = without_lone_surrogates(record)
+        if replaced:
+            problem = Problem(
+                ErrorKind.UNREADABLE_ROW,
+                f"{where} holds text that is not valid Unicode (an unpaired surrogate, "
+                "replaced by U+FFFD)",
+            )
+    response = record.get("response")
     if response is not None and not isinstance(response, str):
-        row = {**row, "response": None}
-        problem = Problem(
+        record["response"] = None
+        problem = problem or Problem(
             ErrorKind.BAD_INPUT, f"response is {type(response).__name__}, not a string"
         )
-        return row, problem
-    return row, None
+    for name in FLAG_COLUMNS:
+        if name in record:
+            record[name], why = flag_value(name, record[name])
+            problem = problem or (None if why is None else Problem(ErrorKind.BAD_INPUT, why))
+    return record, problem

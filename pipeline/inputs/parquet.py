@@ -1,41 +1,87 @@
-"""Parquet rollouts: row counts and schemas from file footers, and a row-range reader."""
+"""Parquet rollouts: row counts, schemas and digests from file footers, and a row-range reader."""
 
 from __future__ import annotations
+
+import hashlib
+import struct
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.inputs.block import Block, changed_rows
+from pipeline.inputs.columns import FLAG_COLUMNS, flag_value
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND
+from rewards.result import ErrorKind
 
-def parquet_footer(url: str) -> tuple[int, pa.Schema]:
-    """The file's row count and schema, from its footer alone."""
+
+def footer_digest(handle) -> str:
+    """A BLAKE2b digest of a Parquet file's footer, which describes every byte of its data."""
+    handle.seek(-8, 2)
+    (length,) = struct.unpack("<i", handle.read(4))
+    handle.seek(-8 - length, 2)
+    return hashlib.blake2b(handle.read(length), digest_size=16).hexdigest()
+
+
+def parquet_footer(url: str) -> tuple[int, pa.Schema, str]:
+    """The file's row count, schema and footer digest, from its footer alone."""
     with fsspec.open(url, "rb") as handle:
         metadata = pq.ParquetFile(handle).metadata
-        return metadata.num_rows, metadata.schema.to_arrow_schema()
+        return metadata.num_rows, metadata.schema.to_arrow_schema(), footer_digest(handle)
 
 
-def read_parquet_rows(url: str, start: int, stop: int, schema: pa.Schema) -> pd.DataFrame:
-    """Rows ``[start, stop)`` of the file, conformed to ``schema`` (missing columns are null).
-
-    Only the row groups overlapping the range are read.
-    """
-    with fsspec.open(url, "rb") as handle:
+def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
+    """Rows ``[start, stop)`` of the block's file, conformed to ``schema`` (missing columns are
+    null, flags read as :func:`~pipeline.inputs.columns.flag_value` reads them). Only the row
+    groups overlapping the range are read."""
+    with fsspec.open(block.url, "rb") as handle:
+        if footer_digest(handle) != block.digest:
+            return changed_rows(block, schema)
         parquet = pq.ParquetFile(handle)
         groups, first_row, row = [], None, 0
         for index in range(parquet.metadata.num_row_groups):
             size = parquet.metadata.row_group(index).num_rows
-            if row < stop and row + size > start:
+            if row < block.stop and row + size > block.start:
                 groups.append(index)
                 first_row = row if first_row is None else first_row
             row += size
         present = [name for name in schema.names if name in parquet.schema_arrow.names]
         table = parquet.read_row_groups(groups, columns=present)
-    table = table.slice(start - (first_row or 0), stop - start)
-    columns = [
-        table.column(name).cast(schema.field(name).type)
+    table = table.slice(block.start - (first_row or 0), block.stop - block.start)
+    columns = {
+        name: _conformed(table.column(name), schema.field(name).type)
         if name in present
         else pa.nulls(table.num_rows, schema.field(name).type)
         for name in schema.names
-    ]
-    return pa.Table.from_arrays(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+    }
+    messages: list[str | None] = [None] * table.num_rows
+    for name in FLAG_COLUMNS:
+        if name in present and not pa.types.is_boolean(table.column(name).type):
+            columns[name], messages = _flags(name, table.column(name).to_pylist(), messages)
+    if any(messages):
+        columns[READ_ERROR] = pa.array(messages, pa.string())
+        columns[READ_ERROR_KIND] = pa.array(
+            [None if message is None else ErrorKind.BAD_INPUT.value for message in messages],
+            pa.string(),
+        )
+    return pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
+    """The column as the plan's type; a flag column of another type is read by :func:`_flags`."""
+    if pa.types.is_boolean(arrow_type) and not pa.types.is_boolean(column.type):
+        return pa.nulls(len(column), arrow_type)
+    return column.cast(arrow_type)
+
+
+def _flags(
+    name: str, values: list[object], messages: list[str | None]
+) -> tuple[pa.Array, list[str | None]]:
+    """A flag column read value by value; a value that is no flag leaves its row's message."""
+    flags = []
+    for index, value in enumerate(values):
+        flag, why = flag_value(name, value)
+        flags.append(flag)
+        messages[index] = messages[index] or why
+    return pa.array(flags, pa.bool_()), messages

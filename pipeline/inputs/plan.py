@@ -1,7 +1,12 @@
-"""From rollout files to a partition plan: which slices of them, read with which schema.
+"""From rollout files to a partition plan: which blocks of them, read with which schema.
 
-JSONL files are scanned once on the cluster (line offsets, column types); Parquet files are
-planned from their footers. Each block is a slice of one file of about ``partition_rows`` rows.
+Planning runs on the cluster, where the data is, in two parallel passes: a probe of each file
+(its size and modification time; a JSON array or JSON lines; a Parquet file's footer), then
+scans of the JSON: plain JSON-lines files in byte ranges of :data:`SCAN_RANGE_BYTES`, so a
+single file of ten million rows is scanned by many tasks, compressed and array files whole.
+Each block is a slice of one file of about ``partition_rows`` rows, with the digest its reader
+checks. The plan records each file's identity (size, modification time, a digest of what was
+planned), which ``--resume`` compares before it trusts the plan again.
 """
 
 from __future__ import annotations
@@ -13,10 +18,21 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import pyarrow as pa
 from distributed import Client
+from fsspec.core import url_to_fs
 
 from pipeline.errors import InputError
+from pipeline.inputs.block import Block
+from pipeline.inputs.columns import EXTRA_COLUMN, column_type, kept_columns
 from pipeline.inputs.discovery import InputFile
-from pipeline.inputs.jsonl import JsonlScan, column_type, read_jsonl_block, scan_jsonl
+from pipeline.inputs.jsonl import (
+    SCAN_RANGE_BYTES,
+    Scan,
+    block_digest,
+    is_json_array,
+    read_json_block,
+    scan_range,
+    scan_whole,
+)
 from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from pipeline.partition import READ_ERROR, READ_ERROR_KIND
 
@@ -24,26 +40,61 @@ DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
 MIN_PARTITION_ROWS = 50
 INDEX_GRANULARITY = 50
-"""Lines between recorded JSONL offsets when the partition size is chosen automatically."""
+"""Lines between recorded JSONL offsets (and per digest chunk) when the partition size is
+chosen automatically."""
 
 
 @dataclass(frozen=True)
-class Block:
-    """A slice of one input file that becomes one partition: bytes ``[start, stop)`` of a
-    JSONL file starting at line ``first_line``, or rows ``[start, stop)`` of a Parquet file."""
+class InputIdentity:
+    """What a planned input file was: its size, modification time and a digest of what was
+    planned of it."""
 
     url: str
+    size: int
+    modified: str | None
+    digest: str
+
+
+def file_state(url: str) -> tuple[int, str | None]:
+    """A file's size and modification time (None where the filesystem does not say)."""
+    fs, path = url_to_fs(url)
+    size = int(fs.size(path))
+    try:
+        modified = fs.modified(path).isoformat()
+    except (NotImplementedError, OSError, AttributeError):
+        modified = None
+    return size, modified
+
+
+@dataclass(frozen=True)
+class FileProbe:
+    """What a first look at one file learned: its state, its kind, and for Parquet its rows,
+    schema and footer digest."""
+
+    file: InputFile
+    size: int
+    modified: str | None
     kind: str
-    start: int
-    stop: int
-    first_line: int
-    rows: int
+    rows: int = 0
+    schema: pa.Schema | None = None
+    digest: str = ""
+
+
+def probe_file(file: InputFile) -> FileProbe:
+    """Look at one file: a Dask task, so files are read where the workers are."""
+    size, modified = file_state(file.url)
+    if file.kind == "parquet":
+        rows, schema, digest = parquet_footer(file.url)
+        return FileProbe(file, size, modified, "parquet", rows, schema, digest)
+    array = is_json_array(file.url, file.compression)
+    return FileProbe(file, size, modified, "json_array" if array else "jsonl")
 
 
 @dataclass
 class InputPlan:
     blocks: list[Block]
     schema: pa.Schema
+    inputs: list[InputIdentity]
 
     @property
     def rows(self) -> int:
@@ -53,12 +104,31 @@ class InputPlan:
         return {
             "blocks": [asdict(block) for block in self.blocks],
             "schema": self.schema.serialize().to_pybytes().hex(),
+            "inputs": [asdict(identity) for identity in self.inputs],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> InputPlan:
         schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
-        return cls([Block(**block) for block in data["blocks"]], schema)
+        return cls(
+            [Block(**block) for block in data["blocks"]],
+            schema,
+            [InputIdentity(**identity) for identity in data["inputs"]],
+        )
+
+    def changed_input(self) -> str | None:
+        """How the first input that is no longer the planned one changed (its size or its
+        modification time), or None when none did."""
+        for identity in self.inputs:
+            try:
+                size, modified = file_state(identity.url)
+            except (OSError, ValueError):
+                return f"input {identity.url} can no longer be read"
+            if size != identity.size:
+                return f"input {identity.url} changed size ({identity.size:,} -> {size:,} bytes)"
+            if modified != identity.modified:
+                return f"input {identity.url} was modified ({identity.modified} -> {modified})"
+        return None
 
 
 def auto_partition_rows(total_rows: int, workers: int) -> int:
@@ -67,84 +137,147 @@ def auto_partition_rows(total_rows: int, workers: int) -> int:
     return max(MIN_PARTITION_ROWS, min(DEFAULT_PARTITION_ROWS, spread))
 
 
-def _jsonl_blocks(scan: JsonlScan, rows_per_block: int) -> list[Block]:
-    step = max(1, rows_per_block // scan.granularity)
+def _scan_ranges(probe: FileProbe) -> list[tuple[str, int, int]]:
+    """The byte ranges a plain JSON-lines file is scanned in."""
+    ranges = range(0, max(probe.size, 1), SCAN_RANGE_BYTES)
+    return [(probe.file.url, start, start + SCAN_RANGE_BYTES) for start in ranges]
+
+
+def _range_blocks(
+    scan: Scan, rows_per_block: int, granularity: int, first_line: int
+) -> list[Block]:
+    """A range scan's lines in blocks of about ``rows_per_block`` (whole chunks)."""
+    step = max(1, rows_per_block // granularity)
     blocks = []
-    for index in range(0, len(scan.line_offsets), step):
-        first_line = index * scan.granularity
+    for index in range(0, len(scan.offsets), step):
         end_index = index + step
-        stop = scan.line_offsets[end_index] if end_index < len(scan.line_offsets) else scan.size
-        rows = min(step * scan.granularity, scan.lines - first_line)
+        stop = scan.offsets[end_index] if end_index < len(scan.offsets) else scan.stop
         blocks.append(
-            Block(scan.url, "jsonl", scan.line_offsets[index], stop, first_line + 1, rows)
+            Block(
+                url=scan.url,
+                kind="jsonl",
+                compression=None,
+                start=scan.offsets[index],
+                stop=stop,
+                first_line=first_line + index * granularity,
+                rows=min(step * granularity, scan.lines - index * granularity),
+                digest=block_digest(scan.chunk_digests[index:end_index]),
+                granularity=granularity,
+            )
         )
     return blocks
 
 
-def _parquet_blocks(url: str, num_rows: int, rows_per_block: int) -> list[Block]:
+def _parquet_blocks(probe: FileProbe, rows_per_block: int) -> list[Block]:
     return [
         Block(
-            url,
-            "parquet",
-            start,
-            min(start + rows_per_block, num_rows),
-            0,
-            min(rows_per_block, num_rows - start),
+            url=probe.file.url,
+            kind="parquet",
+            compression=None,
+            start=start,
+            stop=min(start + rows_per_block, probe.rows),
+            first_line=0,
+            rows=min(rows_per_block, probe.rows - start),
+            digest=probe.digest,
         )
-        for start in range(0, num_rows, rows_per_block)
+        for start in range(0, probe.rows, rows_per_block)
     ]
 
 
-def _jsonl_schema(scans: list[JsonlScan]) -> pa.Schema:
+def json_schema(scans: Sequence[Scan]) -> pa.Schema:
+    """The columns JSON rows become (:mod:`pipeline.inputs.columns`)."""
+    counts: dict[str, int] = {}
     types: dict[str, set[str]] = {}
     for scan in scans:
-        for key, kinds in scan.types.items():
-            types.setdefault(key, set()).update(kinds)
-    return pa.schema([(key, column_type(key, kinds)) for key, kinds in types.items()])
+        for key, count in scan.key_counts.items():
+            counts[key] = counts.get(key, 0) + count
+            types.setdefault(key, set()).update(scan.types[key])
+    kept, overflow = kept_columns(counts)
+    fields = [(key, column_type(key, types[key])) for key in kept]
+    if overflow:
+        fields.append((EXTRA_COLUMN, pa.string()))
+    return pa.schema(fields)
 
 
 def plan_inputs(
     files: Sequence[InputFile], client: Client, partition_rows: int | None, workers: int
 ) -> InputPlan:
-    """Scan and slice the files on the cluster's workers; raises :class:`InputError` for an
-    unreadable file or columns whose types disagree between files."""
-    jsonl = [file.url for file in files if file.kind == "jsonl"]
-    parquet = [file.url for file in files if file.kind == "parquet"]
+    """Probe, scan and slice the files on the cluster's workers; raises :class:`InputError`
+    for an unreadable file or columns whose types disagree between files."""
     granularity = partition_rows or INDEX_GRANULARITY
     try:
-        scans = dict(
-            zip(
-                jsonl,
-                client.gather(client.map(scan_jsonl, jsonl, granularity=granularity, pure=False)),
-            )
+        probes = client.gather(client.map(probe_file, files, pure=False))
+        plain = [
+            probe for probe in probes if probe.kind == "jsonl" and probe.file.compression is None
+        ]
+        whole = [probe for probe in probes if probe.kind != "parquet" and probe not in plain]
+        ranges = [piece for probe in plain for piece in _scan_ranges(probe)]
+        range_scans = (
+            client.map(scan_range, *zip(*ranges), granularity=granularity, pure=False)
+            if ranges
+            else []
         )
-        footers = dict(zip(parquet, client.gather(client.map(parquet_footer, parquet, pure=False))))
-    except (OSError, pa.ArrowException) as error:
+        whole_scans = client.map(
+            scan_whole,
+            [probe.file.url for probe in whole],
+            [probe.file.compression for probe in whole],
+            [probe.kind == "json_array" for probe in whole],
+            pure=False,
+        )
+        scans: list[Scan] = client.gather([*range_scans, *whole_scans])
+    except (OSError, pa.ArrowException, EOFError) as error:
         raise InputError(f"cannot read input: {error}") from None
-    total = sum(scan.lines for scan in scans.values()) + sum(rows for rows, _ in footers.values())
+    by_url: dict[str, list[Scan]] = {}
+    for scan in scans:
+        by_url.setdefault(scan.url, []).append(scan)
+    total = sum(scan.lines for scan in scans) + sum(probe.rows for probe in probes)
     rows_per_block = partition_rows or auto_partition_rows(total, workers)
     blocks: list[Block] = []
-    for file in files:
-        if file.kind == "jsonl":
-            blocks += _jsonl_blocks(scans[file.url], rows_per_block)
+    identities = []
+    for probe in probes:
+        if probe.kind == "parquet":
+            file_blocks = _parquet_blocks(probe, rows_per_block)
+        elif probe.file.compression is not None or probe.kind == "json_array":
+            (scan,) = by_url[probe.file.url]
+            file_blocks = [_whole_block(probe, scan)] if scan.lines else []
         else:
-            blocks += _parquet_blocks(file.url, footers[file.url][0], rows_per_block)
+            file_blocks, first_line = [], 1
+            for scan in sorted(by_url[probe.file.url], key=lambda scan: scan.start):
+                file_blocks += _range_blocks(scan, rows_per_block, granularity, first_line)
+                first_line += scan.lines
+        blocks += file_blocks
+        digest = block_digest(bytes.fromhex(block.digest) for block in file_blocks)
+        identities.append(InputIdentity(probe.file.url, probe.size, probe.modified, digest))
     if not blocks:
         raise InputError("the inputs hold no rows")
     try:
         schema = pa.unify_schemas(
-            [_jsonl_schema(list(scans.values())), *(schema for _, schema in footers.values())],
+            [json_schema(scans), *(probe.schema for probe in probes if probe.schema)],
             promote_options="permissive",
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(f"input columns disagree in type between files: {error}") from None
     for name in (READ_ERROR, READ_ERROR_KIND):
         schema = schema.append(pa.field(name, pa.string()))
-    return InputPlan(blocks, schema)
+    return InputPlan(blocks, schema, identities)
+
+
+def _whole_block(probe: FileProbe, scan: Scan) -> Block:
+    """A compressed or array file as one block."""
+    return Block(
+        url=probe.file.url,
+        kind=probe.kind,
+        compression=probe.file.compression,
+        start=0,
+        stop=scan.stop,
+        first_line=1,
+        rows=scan.lines,
+        digest=block_digest(scan.chunk_digests),
+    )
 
 
 def read_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
     """The rows of one block, with exactly the columns and types of ``schema``."""
-    if block.kind == "jsonl":
-        return read_jsonl_block(block.url, block.start, block.stop, block.first_line, schema)
-    return read_parquet_rows(block.url, block.start, block.stop, schema)
+    if block.kind == "parquet":
+        return read_parquet_rows(block, schema)
+    return read_json_block(block, schema)

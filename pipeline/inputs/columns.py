@@ -1,0 +1,107 @@
+"""Which columns JSON rollouts become, of which Arrow types, and how a JSON value fits one.
+
+A column's type comes from the JSON types its values have across every file. The scorer's
+text columns are always text; ``is_end`` is always a boolean, read from a bool, 0 or 1, or
+"true"/"false" (anything else is a bad value with its error). Any other column that mixes
+types, or holds lists or objects, is kept as JSON text. At most :data:`MAX_EXTRA_COLUMNS`
+other keys become columns (the most frequent); the rest of a row's keys are carried as one
+JSON object in :data:`EXTRA_COLUMN`, so a corpus of thousands of distinct keys stays a table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
+"""Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
+FLAG_COLUMNS = ("is_end",)
+"""Always booleans."""
+KNOWN_COLUMNS = (*TEXT_COLUMNS, *FLAG_COLUMNS, "id", "prompt_length", "generation_length")
+"""Columns that are always kept, whatever else a row holds."""
+MAX_EXTRA_COLUMNS = 64
+"""Other keys that become columns of their own; beyond, they are carried in ``EXTRA_COLUMN``."""
+EXTRA_COLUMN = "extra_json"
+"""A JSON object of each row's keys beyond the kept columns (only when there are such keys)."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_type(value: object) -> str:
+    """The JSON type of a parsed value, integers split by whether they fit 64 bits."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if -(2**63) <= value < 2**63 else "bigint"
+    return {float: "float", str: "str", list: "list", dict: "dict"}[type(value)]
+
+
+def column_type(name: str, json_types: set[str]) -> pa.DataType:
+    """The Arrow type a column gets from the JSON types its values have across all files."""
+    kinds = json_types - {"null"}
+    if name in TEXT_COLUMNS:
+        return pa.string()
+    if name in FLAG_COLUMNS or (kinds and kinds <= {"bool"}):
+        return pa.bool_()
+    if kinds and kinds <= {"int"}:
+        return pa.int64()
+    if kinds and kinds <= {"int", "float"}:
+        return pa.float64()
+    return pa.string()
+
+
+def kept_columns(key_counts: Mapping[str, int]) -> tuple[list[str], bool]:
+    """The keys that become columns (known ones, then the most frequent others), and whether
+    some keys are left over for :data:`EXTRA_COLUMN`."""
+    known = [key for key in key_counts if key in KNOWN_COLUMNS]
+    others = sorted(
+        (key for key in key_counts if key not in KNOWN_COLUMNS and key != EXTRA_COLUMN),
+        key=lambda key: (-key_counts[key], key),
+    )
+    overflow = len(others) > MAX_EXTRA_COLUMNS or EXTRA_COLUMN in key_counts
+    return known + others[:MAX_EXTRA_COLUMNS], overflow
+
+
+def flag_value(name: str, value: object) -> tuple[bool | None, str | None]:
+    """A flag column's value as a bool (None when missing), or why it is not one."""
+    if value is None or isinstance(value, bool):
+        return value, None
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value), None
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true", None
+    return None, f"{name} is {value!r}, not a boolean (true, false, 1 or 0)"
+
+
+def cell(value: object, arrow_type: pa.DataType) -> object:
+    """A JSON value as the column's type: non-strings in a text column become JSON text."""
+    if value is None:
+        return None
+    if pa.types.is_string(arrow_type):
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if pa.types.is_floating(arrow_type):
+        return float(value)
+    return value
+
+
+def without_lone_surrogates(value: object) -> tuple[object, bool]:
+    """``value`` with every unpaired surrogate (text that cannot be encoded, as truncated model
+    output gives) replaced by U+FFFD in its strings, nested ones too; and whether any was."""
+    if isinstance(value, str):
+        cleaned = _LONE_SURROGATE.sub("\ufffd", value)
+        return cleaned, cleaned != value
+    if isinstance(value, list):
+        items = [without_lone_surrogates(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    if isinstance(value, dict):
+        pairs = [
+            (without_lone_surrogates(key), without_lone_surrogates(item))
+            for key, item in value.items()
+        ]
+        cleaned = {key: item for (key, _), (item, _) in pairs}
+        return cleaned, any(key_changed or changed for (_, key_changed), (_, changed) in pairs)
+    return value, False
