@@ -42,6 +42,8 @@ TOP_LEVEL_KEYS = (
     "reward_functions",
     "by_data_source",
 )
+MAX_CONFIG_VALUES = 100_000
+"""More values than any real configuration holds, counting a YAML alias each time it is used."""
 MIN_MEMORY_MB = 1024
 """Less than this and the scoring process could not score math: it uses about 260 MB."""
 ENTRY_KEYS = ("name", "weight", "kwargs")
@@ -143,6 +145,7 @@ def load_config(
         source = _read_yaml(os.fspath(source))
     if not isinstance(source, Mapping):
         raise ConfigError(f"config must be a mapping, not {type(source).__name__}")
+    _check_size(source)
     unknown = sorted(set(source) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise ConfigError(f"config: unknown key(s) {unknown}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
@@ -156,6 +159,26 @@ def load_config(
         sample_timeout=_sample_timeout(source.get("sample_timeout", DEFAULT_TIME_LIMIT)),
         sample_memory_mb=_sample_memory_mb(source.get("sample_memory_mb", DEFAULT_MEMORY_MB)),
     )
+
+
+def _check_size(source: Mapping[str, Any]) -> None:
+    """Refuse a config that expands past :data:`MAX_CONFIG_VALUES` values, counting a shared
+    value (a YAML alias) each time it is used: a kilobyte of nested aliases would otherwise
+    become hundreds of megabytes wherever the config is written out or passed on."""
+    pending: list[object] = [source]
+    for _ in range(MAX_CONFIG_VALUES):
+        if not pending:
+            return
+        value = pending.pop()
+        if isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    if pending:
+        raise ConfigError(
+            f"config: expands to more than {MAX_CONFIG_VALUES:,} values "
+            "(nested YAML aliases?); refused"
+        )
 
 
 def _read_yaml(path: str) -> Any:

@@ -442,3 +442,29 @@ def test_yaml_files_are_validated_like_mappings(tmp_path, text, fragment):
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert fragment in str(raised.value)
+
+
+def test_a_config_of_nested_yaml_aliases_is_refused_before_it_expands(tmp_path):
+    layers = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):  # 10^9 values once expanded, from a few hundred bytes
+        previous = chr(ord("a") + level - 1)
+        name = chr(ord("a") + level)
+        layers.append(f"{name}: &{name} [{', '.join(['*' + previous] * 10)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text(
+        "anchors:\n"
+        + "".join(f"  {layer}\n" for layer in layers)
+        + "reward_functions:\n  - {name: format, weight: 1, kwargs: {think_tag: *i}}\n"
+    )
+    assert path.stat().st_size < 1024
+
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+        load_config(path)
+
+
+def test_a_config_that_contains_itself_is_refused():
+    looped: dict = {"reward_functions": [{"name": "format", "weight": 1}]}
+    looped["by_data_source"] = {"again": looped}
+
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load_config(looped)

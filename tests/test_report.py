@@ -417,3 +417,37 @@ def test_score_with_report_writes_the_report_at_the_end_of_the_run(tmp_path):
     page = (outdir / "report.html").read_text()
     assert "Data source: bbox" in page and "unreadable_row (1)" in page
     assert f"report written to {outdir / 'report.html'}" in done.stdout
+
+
+@pytest.mark.slow
+def test_rewards_at_the_ends_of_the_float_range_still_make_a_report(tmp_path, client):
+    largest = float(np.finfo(float).max)
+    rows = {
+        "reward": [largest, 0.0, -1e308, 0.5],
+        "correct": [True, False, False, True],
+        "reward_mine": [largest, 0.0, -1e308, 0.5],
+        "error": pa.array([None] * 4, pa.string()),
+        "error_kind": pa.array([None] * 4, pa.string()),
+        "response": ["a", "b", "c", "d"],
+        "generation_length": [1, 2, 3, 10**18],
+    }
+    (tmp_path / "scores").mkdir()
+    pq.write_table(pa.table(rows), tmp_path / "scores" / "part-00000.parquet")
+
+    data = report_data(str(tmp_path), client)
+    page = render_report(data)
+
+    (source,) = data.sources
+    assert source.rewards["reward"].total == 4
+    assert np.all(np.diff(source.rewards["reward"].edges) > 0)
+    assert "-1e+308" in page  # the wrong answer's reward, compactly
+    assert "0" * 20 not in page
+    assert page.count("<img ") == 2 + 3
+
+
+def test_edges_stay_increasing_and_finite_at_the_ends_of_the_float_range():
+    largest = float(np.finfo(float).max)
+    for low, high in [(-largest, largest), (largest, largest), (-largest, -largest), (0, 1e308)]:
+        edges = reward_edges(low, high)
+        assert np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)
+        assert edges[0] <= low and edges[-1] >= high

@@ -39,6 +39,7 @@ SAMPLE_LIMITS = {"error": 5, "wrong": 8}
 TEXT_LIMIT = 240
 """Characters kept of each text of an example row."""
 REWARD_BINS = 20
+LARGEST = float(np.finfo(float).max)
 LENGTH_BINS = 30
 SPLIT_EVERY = 8
 """Partitions' samples merged at once in the sample reduction tree."""
@@ -259,14 +260,16 @@ def partition_histograms(
 
 
 def reward_edges(low: float, high: float) -> np.ndarray:
-    """Bins for reward values in ``[low, high]``: 0 to 1, or -1 to 1, when they fit."""
+    """Bins for reward values in ``[low, high]``: 0 to 1, or -1 to 1, when they fit; else
+    even bins over the range, increasing and finite even at the ends of the float range."""
     if low >= 0 and high <= 1:
         return np.linspace(0.0, 1.0, REWARD_BINS + 1)
     if low >= -1 and high <= 1:
         return np.linspace(-1.0, 1.0, 2 * REWARD_BINS + 1)
     if low == high:
-        low, high = low - 0.5, high + 0.5
-    return np.linspace(low, high, REWARD_BINS + 1)
+        pad = max(0.5, abs(low) * 1e-6)
+        low, high = max(low - pad, -LARGEST), min(high + pad, LARGEST)
+    return np.linspace(low / 2, high / 2, REWARD_BINS + 1) * 2  # halves: the span never overflows
 
 
 def length_edges(low: float, high: float) -> np.ndarray:

@@ -38,6 +38,8 @@ PALETTE = (
 """One colour per data source, in the order the report lists them."""
 CORRECT = "#3ca951"
 INCORRECT = "#ff725c"
+EDGE_TICKS = 4
+"""Intervals between the labelled bin edges of a histogram's axis."""
 OVERALL = "#333333"
 TEXT = "#333333"
 GRID = "#e5e5e5"
@@ -141,12 +143,24 @@ def pass_at_k_chart(
         return _png(figure)
 
 
+def _bin_axis(axes: Axes, edges: Sequence[float]) -> np.ndarray:
+    """Lay the x axis out by bin, ticks labelled with the edges' values, so any finite range
+    draws (matplotlib's own locators fail on spans near the float limit); returns the bins'
+    positions for ``stairs``."""
+    positions = np.arange(len(edges), dtype=float)
+    shown = sorted({round(i * (len(edges) - 1) / EDGE_TICKS) for i in range(EDGE_TICKS + 1)})
+    axes.set_xlim(0, len(edges) - 1)
+    axes.xaxis.set_major_locator(FixedLocator(shown))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda position, _: f"{edges[int(position)]:.3g}"))
+    return positions
+
+
 def histogram_chart(histogram: Histogram, title: str, xlabel: str, colour: str) -> bytes:
     """One histogram's bars, with the number of values in the title."""
     with _chart() as (figure, axes):
-        axes.stairs(histogram.counts, histogram.edges, fill=True, color=colour, alpha=0.85)
-        axes.stairs(histogram.counts, histogram.edges, color="white", linewidth=0.6)
-        axes.set_xlim(histogram.edges[0], histogram.edges[-1])
+        positions = _bin_axis(axes, histogram.edges)
+        axes.stairs(histogram.counts, positions, fill=True, color=colour, alpha=0.85)
+        axes.stairs(histogram.counts, positions, color="white", linewidth=0.6)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(xlabel)
         axes.set_ylabel("rows")
@@ -157,19 +171,19 @@ def histogram_chart(histogram: Histogram, title: str, xlabel: str, colour: str) 
 def length_chart(correct: Histogram, incorrect: Histogram, title: str, xlabel: str) -> bytes:
     """Overlaid histograms of the lengths of correct and of incorrect responses."""
     with _chart() as (figure, axes):
+        positions = _bin_axis(axes, correct.edges)
         for histogram, colour, label in (
             (incorrect, INCORRECT, "incorrect"),
             (correct, CORRECT, "correct"),
         ):
-            axes.stairs(histogram.counts, histogram.edges, fill=True, color=colour, alpha=0.35)
+            axes.stairs(histogram.counts, positions, fill=True, color=colour, alpha=0.35)
             axes.stairs(
                 histogram.counts,
-                histogram.edges,
+                positions,
                 color=colour,
                 linewidth=1.5,
                 label=f"{label} ({histogram.total:,})",
             )
-        axes.set_xlim(correct.edges[0], correct.edges[-1])
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(xlabel)
         axes.set_ylabel("rows")

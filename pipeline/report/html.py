@@ -66,8 +66,14 @@ tr:nth-child(even) td {{ background: #fafbfc; }}
 """
 
 
+LARGE = 1e6
+"""Values at least this large are shown in scientific notation (a reward may be 1e308)."""
+
+
 def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if abs(value) < LARGE else f"{value:.3g}"
 
 
 def _percent(value: float | None) -> str:
@@ -227,7 +233,7 @@ def _wrong_answers_table(rows: Sequence[ExampleRow]) -> str:
             _text(row.id),
             _text(row.ground_truth),
             _text(row.extracted_answer),
-            "-" if row.reward is None else f"{row.reward:.3f}",
+            _ratio(row.reward),
             _text(row.response),
         ]
         for row in rows
