@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -188,6 +189,8 @@ def _resume_hint(arguments: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    # a lost scheduler is said in one line below; Dask's client would also log it at length
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     command = {"score": _score, "metrics": _metrics, "report": _report}[arguments.command]
     try:
         return command(arguments)

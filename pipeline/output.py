@@ -156,8 +156,8 @@ class OutputLock:
                 handle.close()
                 raise OutputLocked(_locked_message(output.url, said)) from None
             handle.seek(0)
+            handle.write(holder)  # over the old holder, then cut: no new space on a full disk
             handle.truncate()
-            handle.write(holder)
             handle.flush()
             return cls(output.url, handle)
         if fs.exists(path):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
+from distributed import Client
 
 from bench.corpus import write_corpus
 
@@ -25,7 +33,7 @@ def client():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=":0",
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         Client(cluster) as session_client,
     ):
@@ -49,3 +57,74 @@ def broken_math_verify(tmp_path, monkeypatch):
 def corpus_path(tmp_path_factory):
     """A small GRPO-shaped corpus: 40 prompts x 8 samples, as JSONL."""
     return write_corpus(tmp_path_factory.mktemp("corpus") / "rollouts.jsonl", 40, 8)
+
+
+class DaskProcesses:
+    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, started as a user starts
+    them; :meth:`stop` stops every one still running."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.command = shutil.which("dask") or pytest.fail("the dask command is not installed")
+        self.processes: list[subprocess.Popen] = []
+        self.scheduler: subprocess.Popen | None = None
+        self.address = ""
+
+    def start_scheduler(self) -> str:
+        """Start a scheduler; returns its address once it listens."""
+        scheduler_file = self.folder / f"scheduler-{len(self.processes)}.json"
+        self.scheduler = self._start(
+            "scheduler", "--host", "127.0.0.1", "--port", "0",
+            "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        return self.address
+
+    def start_workers(self, count: int) -> None:
+        """Start ``count`` single-threaded workers and wait until the scheduler has them."""
+        for _ in range(count):
+            self._start(
+                "worker", self.address, "--nthreads", "1", "--host", "127.0.0.1",
+                "--no-dashboard",
+            )  # fmt: skip
+        with Client(self.address) as client:
+            client.wait_for_workers(count, timeout=60)
+
+    def _start(self, *arguments: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [self.command, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """Start and stop ``dask`` processes by hand (:class:`DaskProcesses`)."""
+    processes = DaskProcesses(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop()
+
+
+@pytest.fixture
+def dask_processes(dask_cluster):
+    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address."""
+    address = dask_cluster.start_scheduler()
+    dask_cluster.start_workers(2)
+    return address

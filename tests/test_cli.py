@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -215,65 +214,6 @@ def test_the_example_scores_on_a_local_cluster_with_a_summary_and_a_performance_
     )  # fmt: skip
     assert replaced.returncode == 0, replaced.stderr
     assert pd.read_parquet(out / "scores")["reward"].tolist() == scores["reward"].tolist()
-
-
-@pytest.fixture
-def dask_processes(tmp_path):
-    """A ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped after."""
-    scheduler_file = tmp_path / "scheduler.json"
-    dask = shutil.which("dask") or pytest.fail("the dask command is not installed")
-    started = [
-        subprocess.Popen(
-            [
-                dask,
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--dashboard-address",
-                ":0",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for _ in range(2):
-            started.append(
-                subprocess.Popen(
-                    [
-                        dask,
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--host",
-                        "127.0.0.1",
-                        "--no-dashboard",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        with Client(address) as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address
-    finally:
-        for process in reversed(started):
-            process.send_signal(signal.SIGINT)
-        for process in reversed(started):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.mark.slow

@@ -146,7 +146,7 @@ def test_fsspec_memory_urls_in_and_out(tmp_path):
     with memory.open("/rollouts/r.jsonl", "w") as handle:
         handle.write(json.dumps({"ground_truth": "5", "response": "<answer>5</answer>"}) + "\n")
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,
+        LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as in_process,
     ):
         score_rollouts(["memory://rollouts/"], CONFIG, "memory://scored", client=in_process)
@@ -202,7 +202,7 @@ def test_a_worker_killed_mid_run_costs_no_rows(corpus_path, tmp_path):
     out = OutputDir(str(tmp_path / "out"))
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as cluster,
         Client(cluster) as own,
     ):
