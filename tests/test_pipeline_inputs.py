@@ -8,6 +8,7 @@ import json
 import lzma
 import os
 
+import fsspec.compression
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -349,3 +350,17 @@ def test_a_block_whose_bytes_changed_since_planning_says_so_instead_of_its_rows(
     changed = read_block(block, schema)
     assert values(changed[READ_ERROR_KIND]) == ["input_changed", "input_changed"]
     assert values(changed[READ_ERROR]) == [f"input {path} changed since the run was planned"] * 2
+
+
+def test_zstandard_inputs_are_read_when_the_package_is_there_and_refused_clearly_if_not(tmp_path):
+    path = tmp_path / "rollouts.jsonl.zst"
+    rows = "".join(json.dumps({"ground_truth": str(n), "response": "r"}) + "\n" for n in range(3))
+    if "zstd" not in fsspec.compression.compr:
+        path.write_bytes(b"not really zstd")
+        with pytest.raises(InputError, match="zstd-compressed, which needs the zstandard package"):
+            discover_inputs([str(path)])
+        return
+    with fsspec.open(str(path), "wt", compression="zstd") as handle:
+        handle.write(rows)
+    (file,) = discover_inputs([str(tmp_path)]).files
+    assert values(read_whole(file.url, file.compression)["ground_truth"]) == ["0", "1", "2"]
