@@ -1,4 +1,5 @@
-"""A step's batch as the plain pandas frame the partition kernel scores."""
+"""A batch as the plain pandas frame the partition kernel scores: only what scoring needs (the
+response text, the ground truth, the data source), so the workers are sent no more."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.partition import READ_ERROR, READ_ERROR_KIND
+from pipeline.responses import BadRow, response_from_message_log
+from rewards import ErrorKind
 
-def _objects(values: list[object]) -> pd.Series:
+
+def _objects(values: Sequence[object]) -> pd.Series:
     """The values as they are, one per row: no string conversion, no nesting into 2-D."""
-    return pd.Series(values, dtype=object)
+    return pd.Series(list(values), dtype=object)
 
 
 def _field(metadata: object, key: str) -> object:
@@ -18,19 +23,58 @@ def _field(metadata: object, key: str) -> object:
     return metadata.get(key) if isinstance(metadata, Mapping) else None
 
 
+def samples_frame(
+    responses: Sequence[object],
+    ground_truths: Sequence[object],
+    data_sources: Sequence[object] | None = None,
+    problems: Sequence[str | None] | None = None,
+) -> pd.DataFrame:
+    """Columns ``response`` and ``ground_truth`` (values as given: the kernel says why one is
+    bad), ``data_source`` when given, and the kernel's read-error columns for the rows that
+    ``problems`` (when given) says are bad inputs."""
+    if len(responses) != len(ground_truths):
+        raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
+    columns = {"response": _objects(responses), "ground_truth": _objects(ground_truths)}
+    if data_sources is not None:
+        columns["data_source"] = _objects(data_sources)
+    if problems is not None and any(problem is not None for problem in problems):
+        columns[READ_ERROR] = _objects(problems)
+        columns[READ_ERROR_KIND] = _objects(
+            [None if problem is None else ErrorKind.BAD_INPUT.value for problem in problems]
+        )
+    return pd.DataFrame(columns)
+
+
+def conversation_texts(
+    conversations: Sequence[object],
+) -> tuple[list[str | None], list[str | None]]:
+    """Each conversation's assistant text (:func:`pipeline.responses.response_from_message_log`),
+    and why a conversation has none (None where it has)."""
+    texts: list[str | None] = []
+    problems: list[str | None] = []
+    for conversation in conversations:
+        try:
+            texts.append(response_from_message_log(conversation))
+            problems.append(None)
+        except BadRow as error:
+            texts.append(None)
+            problems.append(str(error))
+    return texts, problems
+
+
 def step_frame(
     message_log_batch: Sequence[Sequence[Mapping[str, Any]]], metadata: Sequence[object]
 ) -> pd.DataFrame:
-    """Columns ``message_log`` (each conversation as given) and ``ground_truth`` (None where
-    the metadata has none), plus ``data_source`` when any sample's metadata names one."""
+    """The assistant text of each conversation, against its metadata's ground truth (None where
+    it has none), with the data source when any sample's metadata names one."""
     if len(message_log_batch) != len(metadata):
         raise ValueError(
             f"{len(message_log_batch)} conversations but {len(metadata)} metadata entries"
         )
-    columns = {
-        "message_log": _objects(list(message_log_batch)),
-        "ground_truth": _objects([_field(item, "ground_truth") for item in metadata]),
-    }
+    texts, problems = conversation_texts(message_log_batch)
+    sources = None
     if any(isinstance(item, Mapping) and "data_source" in item for item in metadata):
-        columns["data_source"] = _objects([_field(item, "data_source") for item in metadata])
-    return pd.DataFrame(columns)
+        sources = [_field(item, "data_source") for item in metadata]
+    return samples_frame(
+        texts, [_field(item, "ground_truth") for item in metadata], sources, problems
+    )

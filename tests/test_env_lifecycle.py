@@ -8,7 +8,7 @@ import psutil
 import pytest
 from distributed import Client
 
-import env.environment
+import env.session
 from env import VLMEnvironment
 from rewards import ConfigError, VerifierUnavailable
 
@@ -64,7 +64,7 @@ def test_a_bad_config_raises_before_any_cluster_starts(config, monkeypatch):
     def no_cluster(*args, **kwargs):
         raise AssertionError("a cluster was started for a bad config")
 
-    monkeypatch.setattr(env.environment, "local_cluster", no_cluster)
+    monkeypatch.setattr(env.session, "local_cluster", no_cluster)
 
     with pytest.raises(ConfigError):
         VLMEnvironment(config)

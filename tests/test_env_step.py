@@ -3,6 +3,7 @@ kept, bad samples contained, observations from the correctness flag, a worker dy
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -14,8 +15,8 @@ import pytest
 import torch
 from distributed import Client
 
-import env.environment
-from env import EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
+import env.session
+from env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
 from rewards import (
     bbox_giou_reward,
     combine_reward_functions,
@@ -284,7 +285,7 @@ def test_empty_batch_gives_empty_tensors_without_a_cluster_call(math_env, monkey
     def no_cluster(*args, **kwargs):
         raise AssertionError("an empty batch must not reach the cluster")
 
-    monkeypatch.setattr(env.environment, "score_frame", no_cluster)
+    monkeypatch.setattr(env.session, "score_frame", no_cluster)
 
     result = math_env.step([], [], return_extracted_answer=True)
 
@@ -351,3 +352,90 @@ def _wait_for_busy_worker(client: Client, timeout: float = 30.0) -> str:
             return busy[0]
         time.sleep(0.02)
     raise AssertionError("no worker started the step's tasks")
+
+
+def test_several_steps_in_flight_each_return_in_their_own_order(client, helpers):
+    config = {
+        "num_workers": 2,
+        "reward_functions": [
+            {"name": f"{HELPERS}:slow_format_reward", "weight": 1.0},
+            {"name": "exact_alnum", "weight": 1.0},
+        ],
+    }
+    batches = []
+    for step in range(3):
+        answers = [f"step {step} answer {index}" for index in range(5)]
+        sleeps = [0.2 * ((index + step) % 3) for index in range(5)]  # each finishes unevenly
+        responses = [
+            f"<sleep>{sleep}</sleep><think>t</think><answer>{answer}</answer>"
+            for sleep, answer in zip(sleeps, answers)
+        ]
+        truths = [answer if index % 2 == 0 else "other" for index, answer in enumerate(answers)]
+        batches.append((responses, truths, answers))
+    combined = combine_reward_functions(
+        [(helpers.slow_format_reward, 1.0), (exact_answer_alphanumeric_reward, 1.0)]
+    )
+
+    with VLMEnvironment(config, client) as environment:
+        futures = [
+            environment.step_async(
+                [conversation(r) for r in responses], [{"ground_truth": t} for t in truths], True
+            )
+            for responses, truths, _ in batches
+        ]  # all three in flight before any is read
+        results = [future.result(timeout=120) for future in reversed(futures)][::-1]
+
+    for result, (responses, truths, answers) in zip(results, batches):
+        assert result.answers == answers
+        expected = [combined(truth, response)[0] for truth, response in zip(truths, responses)]
+        assert result.rewards.tolist() == torch.tensor(expected).tolist()
+        assert [o["content"] for o in result.observations] == [
+            "Environment: correct" if index % 2 == 0 else "Environment: incorrect"
+            for index in range(5)
+        ]
+
+
+def test_astep_is_awaited_by_asyncio_trainers(math_env):
+    async def two_steps() -> list[EnvironmentReturn]:
+        first = math_env.astep([conversation("<answer>2</answer>")], [{"ground_truth": "2"}])
+        second = math_env.astep([conversation("<answer>5</answer>")], [{"ground_truth": "4"}])
+        return await asyncio.gather(first, second)
+
+    first, second = asyncio.run(two_steps())
+
+    assert first.rewards.tolist() == pytest.approx([0.95])
+    assert second.rewards.tolist() == pytest.approx([0.15])
+
+
+def test_a_shut_down_environment_refuses_steps_in_the_background_too(client):
+    environment = VLMEnvironment(FORMAT_AND_MATH, client)
+    sample = [conversation("<answer>1</answer>")], [{"ground_truth": "1"}]
+    in_flight = environment.step_async(*sample)
+    environment.shutdown()  # waits for the step in flight
+
+    assert in_flight.result().rewards.tolist() == pytest.approx([0.95])
+    with pytest.raises(EnvironmentClosed, match="shut down"):
+        environment.step_async(*sample)
+
+
+def test_content_parts_are_scored_on_their_text_parts_joined(math_env):
+    parts = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "<think>the picture shows 3</think>"},
+        {"type": "image", "image": "pixels"},
+        {"type": "text", "text": "<answer>3</answer>"},
+    ]
+    conversations = [
+        [{"role": "user", "content": parts[:1]}, {"role": "assistant", "content": parts}],
+        [{"role": "assistant", "content": [{"type": "text", "text": 3}]}],
+        [{"role": "assistant", "content": [{"type": "image", "image": "only pixels"}]}],
+    ]
+    metadata = [{"ground_truth": "3"}] * 3
+
+    result = math_env.step(conversations, metadata, return_extracted_answer=True)
+
+    text = "<think>the picture shows 3</think><answer>3</answer>"
+    combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
+    assert result.rewards.tolist()[0] == pytest.approx(combined("3", text)[0])
+    assert result.rewards.tolist()[1:] == [0.0, 0.0]
+    assert result.answers == ["3", None, None]

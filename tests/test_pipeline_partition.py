@@ -131,3 +131,31 @@ def test_the_meta_is_exactly_what_the_kernel_returns(rows):
     frame = pd.DataFrame({"ground_truth": ["1"] * rows, "response": ["<answer>1</answer>"] * rows})
 
     assert scored_meta(frame, CONFIG).dtypes.equals(score_partition(frame, CONFIG).dtypes)
+
+
+def test_content_parts_of_a_message_log_are_scored_on_their_text_parts_joined():
+    parts = [
+        {"type": "image_url", "image_url": {"url": "https://example.invalid/cat.png"}},
+        {"type": "text", "text": "<think>a cat</think>"},
+        {"type": "text", "text": "<answer>42</answer>"},
+    ]
+    frame = pd.DataFrame(
+        {
+            "ground_truth": ["42", "42", "42"],
+            "message_log": [
+                [{"role": "user", "content": parts[:1]}, {"role": "assistant", "content": parts}],
+                '[{"role": "assistant", "content": [{"type": "text", "text": "<answer>42</answer>"}]}]',
+                [{"role": "assistant", "content": [{"type": "text", "text": None}]}],
+            ],
+        }
+    )
+
+    scored = score_partition(frame, CONFIG)
+
+    combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
+    assert scored["reward"].tolist() == [
+        combined("42", "<think>a cat</think><answer>42</answer>")[0],
+        combined("42", "<answer>42</answer>")[0],
+        0.0,
+    ]
+    assert values(scored["error"]) == [None, None, "assistant text part is NoneType, not a string"]

@@ -1,0 +1,66 @@
+"""A scoring session: the Dask cluster the adapters score on, and the scoring of a batch there.
+
+The cluster is the one behind a given client, which the session never closes, or a local one
+(:func:`pipeline.cluster.local_cluster`) that it starts, warms and closes. Every adapter
+(NeMo-RL's ``VLMEnvironment``, the TRL reward, the verl reward) scores through one of these,
+with the offline pipeline's partition kernel.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pandas as pd
+from distributed import Client
+
+from env.scoring import STEP_COLUMNS, score_frame
+from pipeline.cluster import local_cluster, worker_count
+from pipeline.partition import scored_meta
+from rewards import ScoringConfig, load_config
+from rewards.math_answers import math_verify_func
+
+WARM_UP_ANSWER = "\\boxed{1}"
+"""Scored against itself by each worker when a session starts, to start its scoring process."""
+
+
+class ScoringSession:
+    """Scores batches on a Dask cluster: the one behind ``client``, or else a local cluster of
+    ``num_workers`` single-threaded processes (one per core by default) that it owns.
+
+    A batch is cut into ``num_workers`` partitions, or as many as the cluster has threads. A
+    bad configuration raises :class:`rewards.ConfigError` before any cluster starts; a scoring
+    process that cannot start raises :class:`rewards.VerifierUnavailable`.
+    """
+
+    def __init__(self, config: object, client: Client | None = None) -> None:
+        self.config: ScoringConfig = load_config(config)
+        self._owned = ExitStack()
+        self._metas: dict[tuple[str, ...], pd.DataFrame] = {}
+        try:
+            if client is None:
+                cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
+                client = self._owned.enter_context(Client(cluster))
+            self.client = client
+            self.partitions = self.config.num_workers or worker_count(client)
+            # Start every worker's scoring process now, and check that it scores, so the first
+            # batch does not pay its start-up.
+            client.run(math_verify_func, [WARM_UP_ANSWER], [WARM_UP_ANSWER])
+        except BaseException:
+            self._owned.close()
+            raise
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The kernel's step columns for each row of ``frame``, in row order; an empty frame
+        never reaches the cluster."""
+        columns = tuple(frame.columns)
+        if columns not in self._metas:
+            self._metas[columns] = scored_meta(frame.iloc[:0], self.config)
+        meta = self._metas[columns]
+        if frame.empty:
+            return meta[STEP_COLUMNS]
+        return score_frame(self.client, frame, self.config, self.partitions, meta)
+
+    def close(self) -> None:
+        """Close the client and cluster this session started, if it started them; a client
+        given stays open and usable. Calling it again does nothing."""
+        self._owned.close()
