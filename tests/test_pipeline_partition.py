@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -144,7 +146,14 @@ def test_content_parts_of_a_message_log_are_scored_on_their_text_parts_joined():
             "ground_truth": ["42", "42", "42"],
             "message_log": [
                 [{"role": "user", "content": parts[:1]}, {"role": "assistant", "content": parts}],
-                '[{"role": "assistant", "content": [{"type": "text", "text": "<answer>42</answer>"}]}]',
+                json.dumps(
+                    [
+                        {
+                            "role": "assistant",
+                            "content": [{"type": "text", "text": "<answer>42</answer>"}],
+                        }
+                    ]
+                ),
                 [{"role": "assistant", "content": [{"type": "text", "text": None}]}],
             ],
         }
