@@ -32,6 +32,7 @@ from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
 from pipeline.report import require_plotting, write_report
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table
+from rewards import load_config
 
 SKIPPED_SHOWN = 5
 """Skipped files the warning names before it says "..."."""
@@ -57,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help="JSONL/Parquet files, globs, folders, URLs"
     )
     score.add_argument("--config", required=True, help="YAML file of reward functions")
+    score.add_argument(
+        "--config-section",
+        metavar="PATH",
+        help="read the rewards from this section of a NeMo-RL experiment YAML (env.NAME)",
+    )
     score.add_argument("--output", required=True, help="folder for scores/, metrics.json, run.json")
     again = score.add_mutually_exclusive_group()
     again.add_argument(
@@ -113,8 +119,9 @@ def _client(arguments: argparse.Namespace) -> Iterator[Client]:
 def _score(arguments: argparse.Namespace) -> int:
     if arguments.report:
         require_plotting()
+    config = load_config(arguments.config, arguments.config_section)
     job: ScoringJob = prepare_job(
-        arguments.inputs, arguments.config, arguments.output, arguments.resume, arguments.overwrite
+        arguments.inputs, config, arguments.output, arguments.resume, arguments.overwrite
     )
     skipped = job.discovery.skipped
     if skipped:

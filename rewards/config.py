@@ -26,6 +26,7 @@ import yaml
 
 from rewards.combine import RewardFunction, normalised_weights
 from rewards.errors import ConfigError
+from rewards.experiment_yaml import read_section
 from rewards.registry import UnknownReward, check_arguments, column_label, resolve_reward
 from rewards.scoring_requests import (
     DEFAULT_MEMORY_MB,
@@ -134,14 +135,22 @@ class ScoringConfig:
 
 def load_config(
     source: ScoringConfig | Mapping[str, Any] | str | os.PathLike[str],
+    section: str | None = None,
 ) -> ScoringConfig:
-    """Read and validate a configuration from a mapping or a YAML file path.
+    """Read and validate a configuration from a mapping or a YAML file path; with ``section``,
+    from that section of a NeMo-RL experiment file (``env.clevr-cogent``), as the file is
+    (:mod:`rewards.experiment_yaml`), its keys rollscore does not use ignored.
 
     Raises :class:`ConfigError` (a ``ValueError``) with one line naming what is wrong.
     """
     if isinstance(source, ScoringConfig):
         return source
-    if isinstance(source, (str, os.PathLike)):
+    if section is not None:
+        if not isinstance(source, (str, os.PathLike)):
+            raise ConfigError("config: a section is read from a YAML file, not from a mapping")
+        found = read_section(os.fspath(source), section, _read_yaml)
+        source = {key: value for key, value in found.items() if key in TOP_LEVEL_KEYS}
+    elif isinstance(source, (str, os.PathLike)):
         source = _read_yaml(os.fspath(source))
     if not isinstance(source, Mapping):
         raise ConfigError(f"config must be a mapping, not {type(source).__name__}")

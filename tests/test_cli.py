@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -309,3 +310,55 @@ def test_a_scoring_process_that_cannot_start_stops_the_run_with_its_reason(
     )
     assert "Traceback" not in done.stderr
     assert not list((tmp_path / "out" / "scores").glob("part-*.parquet"))  # nothing half-scored
+
+
+@pytest.mark.slow
+def test_a_nemo_rl_experiment_section_scores_as_its_training_run_would(tmp_path):
+    (tmp_path / "parent.yaml").write_text("env:\n  math: {num_workers: 8}\ncluster: {gpus: 2}\n")
+    experiment = tmp_path / "vlm_grpo.yaml"
+    experiment.write_text(
+        'defaults: "parent.yaml"\n'
+        "policy: {model_name: Qwen/Qwen2.5-VL-3B-Instruct}\n"
+        "env:\n"
+        "  refcoco:\n"
+        "    num_workers: ${cluster.gpus}\n"
+        "    reward_functions:\n"
+        "    - {name: format, weight: 0.1}\n"
+        "    - {name: bbox_giou, weight: 0.9, kwargs: {giou_penalty_thres: 0.5}}\n"
+    )
+
+    done = rollscore(
+        "score", str(EXAMPLES / "rollouts.jsonl"), "--config", str(experiment),
+        "--config-section", "env.refcoco", "--output", str(tmp_path / "out"), "--workers", "1",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    combined = combine_reward_functions(
+        [(format_reward, 0.1), (partial(bbox_giou_reward, giou_penalty_thres=0.5), 0.9)]
+    )
+    expected = []
+    for row in example_rows():
+        truth, response = row.get("ground_truth"), row.get("response")
+        if response is None and "message_log" in row:
+            response = "".join(m["content"] for m in row["message_log"] if m["role"] == "assistant")
+        ok = isinstance(truth, str) and isinstance(response, str)
+        expected.append(combined(truth, response)[0] if ok else 0.0)
+    assert pd.read_parquet(tmp_path / "out" / "scores")["reward"].tolist() == expected
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["config"]["num_workers"] == 2
+    assert [entry["name"] for entry in run["config"]["reward_functions"]] == ["format", "bbox_giou"]
+
+
+def test_a_missing_experiment_section_exits_2_naming_what_there_is(tmp_path, capsys):
+    experiment = tmp_path / "grpo.yaml"
+    experiment.write_text("env:\n  vlm: {reward_functions: [{name: format, weight: 1}]}\n")
+
+    code = main(
+        ["score", str(EXAMPLES / "rollouts.jsonl"), "--config", str(experiment),
+         "--config-section", "env.vllm", "--output", str(tmp_path / "out")]
+    )  # fmt: skip
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"rollscore: error: config file {experiment} has no section 'env.vllm' ('env' has: vlm)\n"
+    )

@@ -468,3 +468,126 @@ def test_a_config_that_contains_itself_is_refused():
 
     with pytest.raises(ConfigError, match="expands to more than"):
         load_config(looped)
+
+
+PARENT_EXPERIMENT = """\
+grpo: {num_prompts_per_step: 32, seed: 42}
+policy:
+  model_name: Qwen/Qwen2.5-1.5B
+  max_total_sequence_length: 512
+  dynamic_batching: {logprob_mb_tokens: "${mul:${policy.max_total_sequence_length}, 4}"}
+data: {default: {env_name: math}}
+env:
+  math: {num_workers: 8, math_verify_impl: hf_math_verify}
+cluster: {gpus_per_node: 8, num_nodes: 1}
+"""
+CHILD_EXPERIMENT = """\
+# a VLM experiment, as NeMo-RL's own examples write them
+defaults: "parent.yaml"
+grpo: {num_prompts_per_step: 8}
+checkpointing: {checkpoint_dir: "results/clevr_grpo_${policy.model_name}"}
+policy: {model_name: Qwen/Qwen2.5-VL-3B-Instruct}
+data: {default: {env_name: clevr-cogent, processor: vlm_hf_data_processor}}
+env:
+  clevr-cogent:
+    num_workers: ${cluster.gpus_per_node}
+    reward_functions:
+    - name: format
+      weight: 0.2
+    - name: exact_alnum
+      weight: 0.8
+  geometry3k:
+    num_workers: 8
+    reward_functions:
+    - {name: format, weight: 0.1}
+    - {name: math_expr, weight: 0.9}
+  refcoco:
+    num_workers: 8
+    answer_note: "answers are boxes"
+    reward_functions:
+    - name: format
+      weight: 0.1
+    - name: bbox_giou
+      weight: 0.9
+      kwargs:
+        giou_penalty_thres: 0.5
+  dynamic:
+    num_workers: ${policy.dynamic_batching.logprob_mb_tokens}
+    reward_functions: [{name: format, weight: 1}]
+cluster: {gpus_per_node: 2}
+"""
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """A NeMo-RL experiment YAML inheriting from a parent, as NeMo-RL's examples do."""
+    (tmp_path / "parent.yaml").write_text(PARENT_EXPERIMENT)
+    path = tmp_path / "vlm_grpo.yaml"
+    path.write_text(CHILD_EXPERIMENT)
+    return path
+
+
+def test_the_sections_of_a_nemo_rl_experiment_yaml_read_as_nemo_rl_reads_them(experiment):
+    clevr = load_config(experiment, "env.clevr-cogent")
+    geometry = load_config(experiment, section="env.geometry3k")
+    refcoco = load_config(experiment, section="env.refcoco")
+
+    assert clevr.num_workers == 2  # ${cluster.gpus_per_node}, overridden by the child
+    assert [spec.name for spec in clevr.rewards.specs] == ["format", "exact_alnum"]
+    assert clevr.rewards.weights == (0.2, 0.8)
+    assert geometry.rewards.weights == pytest.approx((0.1, 0.9))
+    assert [spec.name for spec in geometry.rewards.specs] == ["format", "math_expr"]
+    assert refcoco.rewards.specs[1].kwargs == (
+        ("giou_penalty_thres", 0.5),
+    )  # "answer_note" ignored
+    function = refcoco.rewards.specs[1].function()
+    assert function("[0, 0, 1, 1]", "<answer>[0, 0, 1, 1]</answer>") == (1.0, True)
+
+
+def test_a_section_inherited_from_the_parent_is_found_and_checked(experiment):
+    # found in the parent: NeMo-RL's math environment, which names no reward functions
+    with pytest.raises(ConfigError, match="'reward_functions' is missing"):
+        load_config(experiment, section="env.math")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            "env.refcocoo",
+            "has no section 'env.refcocoo' ('env' has: math, clevr-cogent, geometry3k, refcoco, "
+            "dynamic)",
+        ),
+        ("policy.model_name", "section 'policy.model_name' is not a mapping"),
+        ("env.dynamic", "cannot resolve ${mul:${policy.max_total_sequence_length}, 4}"),
+    ],
+)
+def test_a_section_that_cannot_be_read_is_a_config_error_naming_it(experiment, section, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(experiment, section)
+
+    assert message in str(raised.value)
+
+
+def test_defaults_that_come_back_to_the_file_are_refused(tmp_path):
+    (tmp_path / "a.yaml").write_text('defaults: "b.yaml"\nenv: {}\n')
+    (tmp_path / "b.yaml").write_text('defaults: ["a.yaml"]\n')
+
+    with pytest.raises(ConfigError, match="its defaults come back to it"):
+        load_config(tmp_path / "a.yaml", "env.x")
+
+
+def test_override_replaces_a_parents_mapping_instead_of_merging(tmp_path):
+    (tmp_path / "parent.yaml").write_text(
+        "env:\n  vlm:\n    reward_functions: [{name: format, weight: 1}]\n    num_workers: 4\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        'defaults: "parent.yaml"\n'
+        "env:\n  vlm:\n    _override_: true\n"
+        "    reward_functions: [{name: exact_alnum, weight: 1}]\n"
+    )
+
+    config = load_config(tmp_path / "child.yaml", "env.vlm")
+
+    assert [spec.name for spec in config.rewards.specs] == ["exact_alnum"]
+    assert config.num_workers is None  # replaced, not merged
