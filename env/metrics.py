@@ -1,5 +1,7 @@
-"""The metrics of a global rollout batch: NeMo-RL's set, plus the fraction correct and the
-unbiased pass@k, overall and per data source.
+"""The metrics of a global rollout batch: NeMo-RL's set, plus the fraction correct, the
+unbiased pass@k and, when the batch holds each sample's extracted answer under ``answers`` (a
+list, as a step with ``return_extracted_answer=True`` gives them), maj@k; overall and per data
+source. pass@k and maj@k follow :mod:`pipeline.estimators`.
 
 A sample is *correct* when the batch's ``correct`` entry (a boolean tensor or list, for example
 built from the step's observations) says so and the sample ended properly. Without that entry a
@@ -16,8 +18,8 @@ from typing import Any
 
 import torch
 
+from pipeline.estimators import k_values, majority_at_k, mean_pass_at_k, signature, vote_key
 from pipeline.metrics import NO_SOURCE
-from pipeline.pass_at_k import mean_pass_at_k
 
 Metrics = dict[str, float | int]
 
@@ -54,8 +56,11 @@ def global_post_process_and_metrics(
         "fraction_correct": correct.double().mean().item(),
         **_pass_at_ks(prompts, correct),
     }
+    votes = _votes(batch, samples)
+    if votes is not None:
+        metrics.update(_majority_at_ks(prompts, votes, correct))
     if "data_source" in batch:
-        metrics.update(_by_data_source(batch["data_source"], rewards, correct, prompts))
+        metrics.update(_by_data_source(batch["data_source"], rewards, correct, prompts, votes))
     return batch, metrics
 
 
@@ -113,13 +118,43 @@ def _pass_at_ks(groups: torch.Tensor, correct: torch.Tensor) -> Metrics:
     return {f"pass@{k}": value for k, value in mean_pass_at_k(counts).items()}
 
 
+def _votes(batch: MutableMapping[str, Any], samples: int) -> list[str | None] | None:
+    """Each sample's vote (:func:`pipeline.estimators.vote_key` of its ``answers`` entry), or
+    None when the batch has no answers."""
+    if batch.get("answers") is None:
+        return None
+    answers = list(batch["answers"])
+    if len(answers) != samples:
+        raise ValueError(f"batch['answers'] has {len(answers)} entries for {samples} samples")
+    return [vote_key(answer) for answer in answers]
+
+
+def _majority_at_ks(
+    groups: torch.Tensor, votes: Sequence[str | None], correct: torch.Tensor
+) -> Metrics:
+    """maj@k for k = 1, 2, 4, ... up to the most samples of one prompt, each averaged over the
+    prompts with at least k samples."""
+    by_group: dict[int, list[tuple[str | None, bool]]] = {}
+    for group, vote, right in zip(groups.tolist(), votes, correct.tolist()):
+        by_group.setdefault(group, []).append((vote, right))
+    signatures = [signature(members) for members in by_group.values()]
+    sizes = [len(members) for members in by_group.values()]
+    metrics: Metrics = {}
+    for k in k_values(max(sizes, default=0)):
+        eligible = [sign for sign, size in zip(signatures, sizes) if size >= k]
+        metrics[f"maj@{k}"] = sum(majority_at_k(sign, k) for sign in eligible) / len(eligible)
+    return metrics
+
+
 def _by_data_source(
     data_sources: Sequence[object],
     rewards: torch.Tensor,
     correct: torch.Tensor,
     prompts: torch.Tensor,
+    votes: Sequence[str | None] | None,
 ) -> Metrics:
-    """Accuracy, fraction correct and pass@k of each data source, as ``"<source>/<metric>"``."""
+    """Accuracy, fraction correct, pass@k and maj@k of each data source, as
+    ``"<source>/<metric>"``."""
     names = [source if isinstance(source, str) else NO_SOURCE for source in data_sources]
     sources = _group_ids(names, len(rewards), "data_source", rewards.device)
     metrics: Metrics = {}
@@ -130,4 +165,8 @@ def _by_data_source(
         metrics[f"{name}/fraction_correct"] = correct[mask].double().mean().item()
         for key, value in _pass_at_ks(prompts[mask], correct[mask]).items():
             metrics[f"{name}/{key}"] = value
+        if votes is not None:
+            chosen = [vote for vote, keep in zip(votes, mask.tolist()) if keep]
+            for key, value in _majority_at_ks(prompts[mask], chosen, correct[mask]).items():
+                metrics[f"{name}/{key}"] = value
     return metrics

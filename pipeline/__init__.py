@@ -6,7 +6,8 @@
   (:mod:`pipeline.responses` turns a row's fields into the text it scores).
 - :mod:`pipeline.inputs`: finding rollout files, planning partitions, reading JSONL and Parquet.
 - :mod:`pipeline.output`: the output folder: parts, ``run.json``, ``metrics.json``.
-- :mod:`pipeline.metrics`: the metrics, as Dask reductions (:mod:`pipeline.pass_at_k`).
+- :mod:`pipeline.metrics`: the metrics, from partials reduced while partitions are scored
+  (:mod:`pipeline.estimators`: pass@k and maj@k, also the training adapter's).
 - :mod:`pipeline.report`: the HTML report of a scored dataset.
 - :mod:`pipeline.cluster`, :mod:`pipeline.progress`, :mod:`pipeline.summary`: which cluster,
   the progress line, the closing table.

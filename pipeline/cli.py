@@ -154,8 +154,8 @@ def _metrics(arguments: argparse.Namespace) -> int:
     output = OutputDir(arguments.output)
     lock = output.lock()
     try:
-        with _client(arguments):
-            metrics = dataset_metrics(output.scores)
+        with _client(arguments) as client:
+            metrics = dataset_metrics(output.url, client)
         previous = output.read_json(METRICS) or {}
         manifest = output.read_json(MANIFEST) or {}
         metrics["run"] = previous.get("run") or {"seconds": manifest.get("seconds")}

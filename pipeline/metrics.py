@@ -1,34 +1,49 @@
-"""Metrics of a scored dataset, overall and per ``data_source``, computed with Dask
-reductions: workers reduce their partitions to per-source sums and per-prompt counts, and
-only those small tables reach the client.
+"""Metrics of scored rollouts, overall and per ``data_source``, from small partials.
+
+Each partition reduces to :class:`MetricPartials`: per source, the sums every row-level metric
+is made from; and per (source, prompt, answer), the sample counts the per-prompt estimators
+need (:mod:`pipeline.estimators`). A run computes them while it scores each partition, so the
+metrics need no second pass over the dataset; ``rollscore metrics`` and a resumed run read the
+metric columns of written parts instead. Partials merge by adding up; only they reach the client.
 
 The seed's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
 ``fraction_of_samples_properly_ended``, ``num_problems_in_batch``, mean ``generation_lengths``
 and ``prompt_lengths``, ``correct_solution_generation_lengths``) plus the fraction correct
-(correct and properly ended), each component's mean, error and timeout counts, and the
-unbiased pass@k. A missing ``is_end`` counts as ended. Prompts are told apart by the
-``prompt`` column; without one each row is its own prompt.
+(correct and properly ended), each component's mean, error counts by kind, the unbiased pass@k
+and maj@k. A missing ``is_end`` counts as ended. Prompts are told apart by the ``prompt``
+column; a row without one is a prompt of its own. Prompts and answers are compared by 64-bit
+hashes of their text.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
-import dask
-import dask.dataframe as dd
+import fsspec
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+from distributed import Client, as_completed, get_client
 
-from pipeline.pass_at_k import pass_at_k_sums
+from pipeline.estimators import Signature, k_values, majority_at_k_sums, pass_at_k, vote_key
+from pipeline.output import OutputDir
 from rewards.result import ErrorKind
 
 ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
 NO_SOURCE = "(none)"
 METRIC_COLUMNS = (
-    "reward", "correct", "error", "error_kind", "data_source", "prompt", "is_end",
-    "generation_length", "prompt_length",
+    "reward", "correct", "error", "error_kind", "data_source", "prompt", "extracted_answer",
+    "is_end", "generation_length", "prompt_length",
 )  # fmt: skip
 """The columns the metrics read (plus every ``reward_<name>``): never the long texts."""
+ABSTAINED = np.uint64(0)
+"""The answer hash of a sample without an answer (a real answer's hash is never 0)."""
+COMPACT_AT = 1_000_000
+"""Prompt-answer entries an accumulator holds before it merges them down."""
+_GROUP_KEYS = ["source", "prompt", "answer"]
 
 
 def text_values(values: pd.Series) -> pd.Series:
@@ -72,31 +87,79 @@ def number_values(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.to_numeric(frame[name], errors="coerce").astype(float)
 
 
-def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per data source of one partition: the sums every row-level metric is made from."""
+def component_columns(columns: pd.Index) -> list[str]:
+    return [name for name in columns if str(name).startswith("reward_")]
+
+
+def _hashes(values: list[str | None]) -> np.ndarray:
+    """64-bit hashes of texts; 0 (:data:`ABSTAINED`) for None."""
+    hashed = pd.util.hash_array(np.array([v or "" for v in values], dtype=object))
+    hashed[[v is None for v in values]] = ABSTAINED
+    return hashed
+
+
+@dataclass
+class MetricPartials:
+    """What the metrics of some rows are made from; partials of disjoint rows add up."""
+
+    sums: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per source (the index): row-level sums, and those of rows without a prompt."""
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per (source, prompt hash, answer hash): samples ``n``, correct and ended ``c``, with a
+    masked reward above 0 ``positive``."""
+
+    def merged(self) -> MetricPartials:
+        """The same partials with each source and each prompt's answer in one row."""
+        sums = _exact_sums(self.sums) if len(self.sums) else self.sums
+        groups = self.groups
+        if len(groups):
+            groups = groups.groupby(_GROUP_KEYS, sort=False, as_index=False).sum()
+        return MetricPartials(sums, groups)
+
+
+def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
+    """``sums`` added up per source; floats with :func:`math.fsum`, so the result does not
+    depend on the order partitions finished in (a resumed run gives the same figures)."""
+    adders = {
+        name: math.fsum if pd.api.types.is_float_dtype(dtype) else "sum"
+        for name, dtype in sums.dtypes.items()
+    }
+    return sums.groupby(level=0).agg(adders)
+
+
+def metric_partials(frame: pd.DataFrame) -> MetricPartials:
+    """The partials of one partition of scored rows."""
     ended = ended_flags(frame)
     reward = masked_rewards(frame, ended)
-    correct = flag_values(frame["correct"], missing=False)
-    generation, prompt = (
-        number_values(frame, "generation_length"),
-        number_values(frame, "prompt_length"),
-    )
-    solved_length = (generation - prompt).where(reward == 1)
+    correct = flag_values(frame["correct"], missing=False) & ended
+    positive = reward > 0
+    source = source_labels(frame)
+    prompt = text_values(frame["prompt"]) if "prompt" in frame.columns else None
+    alone = pd.Series(True, index=frame.index) if prompt is None else prompt.isna()
+    votes = [vote_key(answer) for answer in _answers(frame)]
+    voted = pd.Series([key is not None for key in votes], index=frame.index)
+    generation = number_values(frame, "generation_length")
+    prompt_length = number_values(frame, "prompt_length")
+    solved_length = (generation - prompt_length).where(reward == 1)
     error = text_values(frame["error"])
     kind = text_values(frame["error_kind"])
     columns: dict[str, pd.Series] = {
-        "source": source_labels(frame),
+        "source": source,
         "rows": pd.Series(1, index=frame.index),
         "reward": reward,
-        "correct": (correct & ended).astype(int),
+        "correct": correct.astype(int),
         "ended": ended.astype(int),
         "generation_length": generation.fillna(0.0),
         "generation_length_count": generation.notna().astype(int),
-        "prompt_length": prompt.fillna(0.0),
-        "prompt_length_count": prompt.notna().astype(int),
+        "prompt_length": prompt_length.fillna(0.0),
+        "prompt_length_count": prompt_length.notna().astype(int),
         "solved_length": solved_length.fillna(0.0),
         "solved_length_count": solved_length.notna().astype(int),
         "errors": error.notna().astype(int),
+        "alone": alone.astype(int),
+        "alone_correct": (alone & correct).astype(int),
+        "alone_positive": (alone & positive).astype(int),
+        "alone_voted_correct": (alone & correct & voted).astype(int),
     }
     for name in ERROR_KINDS:
         columns[f"errors:{name}"] = (kind == name).astype(int)
@@ -104,135 +167,160 @@ def partition_sums(frame: pd.DataFrame) -> pd.DataFrame:
         values = number_values(frame, name)
         columns[f"{name}:sum"] = values.fillna(0.0)
         columns[f"{name}:count"] = values.notna().astype(int)
-    return pd.DataFrame(columns).groupby("source", as_index=False).sum()
-
-
-def component_columns(columns: pd.Index) -> list[str]:
-    return [name for name in columns if str(name).startswith("reward_")]
-
-
-def prompt_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per row: its data source, prompt, and whether it counts as solved (correct and ended)
-    and as rewarded (masked reward > 0)."""
-    ended = ended_flags(frame)
-    correct = flag_values(frame["correct"], missing=False)
-    return pd.DataFrame(
+    sums = pd.DataFrame(columns).groupby("source").sum()
+    together = ~alone
+    groups = pd.DataFrame(
         {
-            "source": source_labels(frame),
-            "prompt": text_values(frame["prompt"]).fillna("") if "prompt" in frame.columns else "",
+            "source": source[together].astype(object),
+            "prompt": _hashes(prompt[together].tolist()) if prompt is not None else [],
+            "answer": _hashes([key for key, keep in zip(votes, together) if keep]),
             "n": 1,
-            "c": (correct & ended).astype(int),
-            "positive": (masked_rewards(frame, ended) > 0).astype(int),
+            "c": correct[together].astype(int),
+            "positive": positive[together].astype(int),
         }
     )
+    return MetricPartials(sums, groups).merged()
 
 
-def prompt_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Per data source: prompts, prompts with a rewarded sample, most samples on one prompt."""
-    grouped = per_prompt.groupby("source")
-    partials = pd.DataFrame(
-        {
-            "prompts": grouped.size(),
-            "positive_prompts": grouped["positive"].agg(lambda flags: int((flags > 0).sum())),
-            "max_samples": grouped["n"].max(),
-        }
-    )
-    return partials.reset_index().astype(_PROMPT_PARTIALS.dtypes.to_dict())
+def _answers(frame: pd.DataFrame) -> list[object]:
+    if "extracted_answer" not in frame.columns:
+        return [None] * len(frame)
+    return frame["extracted_answer"].tolist()
 
 
-def pass_partials(per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Per data source and k: the sum of pass@k over the prompts with at least k samples, and
-    their count (:func:`pipeline.pass_at_k.pass_at_k_sums`); sums over partitions add up."""
-    rows = [
-        {"source": source, "k": k, "sum": total, "prompts": prompts}
-        for source, group in per_prompt.groupby("source")
-        for k, (total, prompts) in pass_at_k_sums(zip(group["n"], group["c"])).items()
-    ]
-    return pd.DataFrame(rows, columns=list(_PASS_PARTIALS.columns)).astype(
-        _PASS_PARTIALS.dtypes.to_dict()
-    )
+class MetricAccumulator:
+    """Partials gathered as partitions finish, merged down as they grow."""
+
+    def __init__(self) -> None:
+        self._parts: list[MetricPartials] = []
+        self._entries = 0
+
+    def add(self, partials: MetricPartials) -> None:
+        self._parts.append(partials)
+        self._entries += len(partials.groups)
+        if self._entries > COMPACT_AT and len(self._parts) > 1:
+            merged = self.partials()
+            self._parts, self._entries = [merged], len(merged.groups)
+
+    def partials(self) -> MetricPartials:
+        """Every partial added, merged."""
+        sums = [part.sums for part in self._parts if len(part.sums)]
+        groups = [part.groups for part in self._parts if len(part.groups)]
+        return MetricPartials(
+            pd.concat(sums) if sums else pd.DataFrame(),
+            pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(),
+        ).merged()
+
+    def add_written(self, part_urls: list[str], client: Client) -> None:
+        """Add the partials of written parts, each read on ``client``'s cluster."""
+        for future in as_completed(client.map(read_part_partials, part_urls, pure=False)):
+            self.add(future.result())
+
+    def metrics(self) -> dict[str, Any]:
+        return assemble_metrics(self.partials())
 
 
-_PROMPT_PARTIALS = pd.DataFrame(
-    {
-        "source": pd.Series(dtype=object),
-        "prompts": pd.Series(dtype="int64"),
-        "positive_prompts": pd.Series(dtype="int64"),
-        "max_samples": pd.Series(dtype="int64"),
-    }
-)
-_PASS_PARTIALS = pd.DataFrame(
-    {
-        "source": pd.Series(dtype=object),
-        "k": pd.Series(dtype="int64"),
-        "sum": pd.Series(dtype="float64"),
-        "prompts": pd.Series(dtype="int64"),
-    }
-)
+def read_part_partials(url: str) -> MetricPartials:
+    """The partials of one written part, from its metric columns only (a Dask task)."""
+    with fsspec.open(url, "rb") as handle:
+        names = pq.read_schema(handle).names
+        handle.seek(0)
+        wanted = [name for name in names if name in METRIC_COLUMNS or name.startswith("reward_")]
+        table = pq.read_table(handle, columns=wanted)
+    return metric_partials(table.to_pandas(types_mapper=pd.ArrowDtype))
 
 
-class MetricTables(NamedTuple):
-    """The small per-source tables the metrics are assembled from (lazy, or computed)."""
-
-    sums: Any
-    """Per source: the row-level sums of :func:`partition_sums`."""
-    prompts: Any
-    """Per source: prompts, prompts with a rewarded sample, most samples of one prompt."""
-    pass_at_k: Any
-    """Per source and k: pass@k sums and prompt counts."""
+def dataset_metrics(outdir: str, client: Client | None = None) -> dict[str, Any]:
+    """Metrics of the parts written in ``outdir``, each reduced to partials on the cluster (the
+    current client's by default)."""
+    output = OutputDir(outdir)
+    accumulator = MetricAccumulator()
+    accumulator.add_written(output.part_urls(), client or get_client())
+    return accumulator.metrics()
 
 
-def metric_tables(frame: dd.DataFrame) -> MetricTables:
-    """The lazy tables that :func:`assemble_metrics` takes, once computed."""
-    sums = frame.map_partitions(partition_sums, meta=partition_sums(frame._meta))
-    per_prompt = frame.map_partitions(prompt_outcomes, meta=prompt_outcomes(frame._meta))
-    if "prompt" in frame.columns:
-        per_prompt = per_prompt.groupby(["source", "prompt"]).agg(
-            {"n": "sum", "c": "sum", "positive": "max"}, split_out=1
+def _prompt_sums(
+    groups: pd.DataFrame, sums: pd.Series
+) -> tuple[int, int, int, dict[int, tuple[float, int]], dict[int, tuple[float, int]]]:
+    """Prompts, prompts with a rewarded sample, most samples of one prompt, and the pass@k and
+    maj@k sums of a source's (or all) prompts, those without a prompt column included."""
+    alone = int(sums.get("alone", 0))
+    passes: dict[int, tuple[float, int]] = {}
+    majorities: dict[int, tuple[float, int]] = {}
+    prompts = positive = most = 0
+    if len(groups):
+        by_prompt = groups.groupby(["source", "prompt"], sort=False)
+        totals = by_prompt[["n", "c", "positive"]].sum()
+        prompts, positive = len(totals), int((totals["positive"] > 0).sum())
+        most = int(totals["n"].max())
+        counts = sorted(Counter(zip(totals["n"].tolist(), totals["c"].tolist())).items())
+        for k in k_values(most):
+            eligible = [(n, c, many) for (n, c), many in counts if n >= k]
+            total = sum(pass_at_k(n, c, k) * many for n, c, many in eligible)
+            passes[k] = (total, sum(many for _, _, many in eligible))
+        majorities = majority_at_k_sums(sorted(Counter(_signatures(groups)).items()))
+    if alone:
+        most = max(most, 1)
+        one_pass, one_prompts = passes.get(1, (0.0, 0))
+        passes[1] = (one_pass + float(sums["alone_correct"]), one_prompts + alone)
+        one_majority, majority_prompts = majorities.get(1, (0.0, 0))
+        majorities[1] = (
+            one_majority + float(sums["alone_voted_correct"]),
+            majority_prompts + alone,
         )
-        per_prompt = per_prompt.reset_index()
-    prompts = per_prompt.map_partitions(prompt_partials, meta=_PROMPT_PARTIALS)
-    passes = per_prompt.map_partitions(pass_partials, meta=_PASS_PARTIALS)
-    return MetricTables(
-        sums.groupby("source").sum(),
-        prompts.groupby("source").agg(
-            {"prompts": "sum", "positive_prompts": "sum", "max_samples": "max"}
-        ),
-        passes.groupby(["source", "k"]).sum(),
+    return (
+        prompts + alone,
+        positive + int(sums.get("alone_positive", 0)),
+        most,
+        passes,
+        majorities,
     )
 
 
-def dataset_metrics(scores_url: str) -> dict[str, Any]:
-    """Metrics of the scored Parquet dataset at ``scores_url`` (runs on the current client)."""
-    frame = dd.read_parquet(scores_url, dtype_backend="pyarrow")
-    frame = frame[
-        [name for name in frame.columns if name in METRIC_COLUMNS or name.startswith("reward_")]
-    ]
-    return assemble_metrics(MetricTables(*dask.compute(*metric_tables(frame))))
+def _signatures(groups: pd.DataFrame) -> list[Signature]:
+    """Each prompt's vote signature, from its answers' rows of merged ``groups``."""
+    ordered = groups.sort_values(["source", "prompt"], kind="stable")
+    signatures: list[Signature] = []
+    current, abstained, votes = None, 0, []
+    rows = zip(
+        ordered["source"].tolist(),
+        ordered["prompt"].tolist(),
+        ordered["answer"].tolist(),
+        ordered["n"].tolist(),
+        ordered["c"].tolist(),
+    )
+    for source, prompt, answer, n, c in rows:
+        if (source, prompt) != current:
+            if current is not None:
+                signatures.append((abstained, tuple(sorted(votes))))
+            current, abstained, votes = (source, prompt), 0, []
+        if answer == ABSTAINED:
+            abstained += n
+        else:
+            votes.append((n, c > 0))
+    if current is not None:
+        signatures.append((abstained, tuple(sorted(votes))))
+    return signatures
 
 
-def _metrics_of(sums: pd.Series, prompts: pd.Series, passes: pd.DataFrame) -> dict[str, Any]:
-    """The metrics of one source (or of all): ``passes`` is indexed by k."""
+def _metrics_of(sums: pd.Series, groups: pd.DataFrame) -> dict[str, Any]:
+    """The metrics of one source (or of all)."""
     rows = int(sums["rows"])
+    prompts, positive, most, passes, majorities = _prompt_sums(groups, sums)
 
     def mean(total: str, count: float) -> float | None:
-        return float(sums[total]) / count if count else None
+        return float(sums[total]) / float(count) if count else None
 
     metrics: dict[str, Any] = {
         "rows": rows,
         "num_problems_in_batch": rows,
         "accuracy": mean("reward", rows),
         "fraction_correct": mean("correct", rows),
-        "pass@samples_per_prompt": (
-            float(prompts["positive_prompts"]) / prompts["prompts"] if prompts["prompts"] else None
-        ),
-        "samples_per_prompt": int(prompts["max_samples"]),
-        "num_prompts": int(prompts["prompts"]),
-        "pass@k": {
-            str(k): float(row["sum"]) / row["prompts"]
-            for k, row in passes.sort_index().iterrows()
-            if row["prompts"] > 0
-        },
+        "pass@samples_per_prompt": positive / prompts if prompts else None,
+        "samples_per_prompt": most,
+        "num_prompts": prompts,
+        "pass@k": {str(k): total / n for k, (total, n) in sorted(passes.items()) if n},
+        "maj@k": {str(k): total / n for k, (total, n) in sorted(majorities.items()) if n},
         "fraction_of_samples_properly_ended": mean("ended", rows),
         "generation_lengths": mean("generation_length", sums["generation_length_count"]),
         "prompt_lengths": mean("prompt_length", sums["prompt_length_count"]),
@@ -248,16 +336,14 @@ def _metrics_of(sums: pd.Series, prompts: pd.Series, passes: pd.DataFrame) -> di
     return metrics
 
 
-def assemble_metrics(tables: MetricTables) -> dict[str, Any]:
-    """The metrics document from the computed per-source tables: overall, then each source."""
-    sums, prompts, passes = tables
-    overall_prompts = prompts.sum()
-    overall_prompts["max_samples"] = prompts["max_samples"].max() if len(prompts) else 0
-    metrics = _metrics_of(sums.sum(), overall_prompts, passes.groupby(level="k").sum())
+def assemble_metrics(partials: MetricPartials) -> dict[str, Any]:
+    """The metrics document from merged partials: overall, then each source."""
+    sums, groups = partials.sums, partials.groups
+    if len(groups) == 0:
+        groups = pd.DataFrame(columns=[*_GROUP_KEYS, "n", "c", "positive"])
+    metrics = _metrics_of(sums.sum(), groups)
     metrics["by_data_source"] = {
-        str(source): _metrics_of(
-            sums.loc[source], prompts.loc[source], passes.xs(source, level="source")
-        )
+        str(source): _metrics_of(sums.loc[source], groups[groups["source"] == source])
         for source in sums.index
     }
     return metrics

@@ -78,6 +78,10 @@ class OutputDir:
         names = (path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/{SCORES}", detail=False))
         return {int(match[1]): name for name in names if (match := PART.fullmatch(name))}
 
+    def part_urls(self) -> list[str]:
+        """The URLs of the parts already written, in part order."""
+        return [self.path(SCORES, name) for _, name in sorted(self.part_files().items())]
+
     def finished_parts(self) -> set[int]:
         """Indices of the parts already written."""
         return set(self.part_files())

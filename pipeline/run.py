@@ -24,13 +24,18 @@ from distributed.comm import CommClosedError
 from pipeline.cluster import worker_count
 from pipeline.errors import ClusterLost, InputChanged, OutputExists
 from pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
-from pipeline.metrics import dataset_metrics
+from pipeline.metrics import (
+    MetricAccumulator,
+    MetricPartials,
+    metric_partials,
+)
 from pipeline.output import (
     MANIFEST,
     METRICS,
     SCORES,
     OutputDir,
     OutputLock,
+    PartWritten,
     part_name,
     write_scored_part,
 )
@@ -158,9 +163,12 @@ def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: 
     if plan is None:
         plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
         _write_manifest(job, plan, finished=False, seconds=0.0)
-    todo = sorted(set(range(len(plan.blocks))) - job.output.finished_parts())
-    _score_blocks(job, plan, todo, client, progress)
-    metrics = dataset_metrics(job.output.scores)
+    written = job.output.part_files()
+    todo = [index for index in range(len(plan.blocks)) if index not in written]
+    accumulator = MetricAccumulator()
+    _score_blocks(job, plan, todo, client, progress, accumulator)
+    accumulator.add_written([job.output.path(SCORES, name) for name in written.values()], client)
+    metrics = accumulator.metrics()
     seconds = job.previous_seconds + time.perf_counter() - started
     metrics["run"] = {
         "seconds": seconds,
@@ -206,16 +214,31 @@ def scored_partitions(
     )
 
 
+def finish_part(
+    frame: pd.DataFrame, url: str, schema: pa.Schema
+) -> tuple[PartWritten, MetricPartials | None]:
+    """Write one scored partition and reduce it to its metric partials, in one task: the
+    metrics need no second pass over the dataset."""
+    written = write_scored_part(frame, url, schema)
+    return written, None if written.stopped is not None else metric_partials(frame)
+
+
 def _score_blocks(
-    job: ScoringJob, plan: InputPlan, todo: list[int], client: Client, progress: bool
+    job: ScoringJob,
+    plan: InputPlan,
+    todo: list[int],
+    client: Client,
+    progress: bool,
+    accumulator: MetricAccumulator,
 ) -> None:
+    """Score, write and reduce the blocks ``todo``, the progress line following along."""
     if not todo:
         return
     scored = scored_partitions(plan, todo, config=job.config)
     schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
     run = uuid.uuid4().hex[:8]
     writes = [
-        dask.delayed(write_scored_part)(
+        dask.delayed(finish_part)(
             part,
             job.output.path(SCORES, part_name(index, len(plan.blocks))),
             schema,
@@ -231,9 +254,10 @@ def _score_blocks(
     futures = client.compute(writes)
     try:
         for future in as_completed(futures):
-            written = future.result()
+            written, partials = future.result()
             if written.stopped is not None:
                 raise STOPPED_BY[written.stopped.kind](written.stopped.message)
+            accumulator.add(partials)
             if line is not None:
                 line.update(written.rows, written.errors, written.timeouts)
     finally:

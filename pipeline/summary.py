@@ -1,4 +1,5 @@
-"""The short table a run ends with: rows, errors, timeouts, accuracy, per data source."""
+"""The short table a run ends with: rows, errors, timeouts, accuracy, fraction correct, pass@1
+and maj@k at the largest k, per data source."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from typing import Any
 COLUMNS = ("rows", "errors", "timeouts", "accuracy", "correct", "pass@1")
 
 
-def _cells(metrics: dict[str, Any]) -> list[str]:
+def largest_k(estimates: dict[str, float]) -> str | None:
+    """The largest k of a pass@k or maj@k dict, None for an empty one."""
+    return max(estimates, key=int) if estimates else None
+
+
+def _cells(metrics: dict[str, Any], majority_k: str | None) -> list[str]:
     def ratio(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
@@ -18,14 +24,19 @@ def _cells(metrics: dict[str, Any]) -> list[str]:
         ratio(metrics["accuracy"]),
         ratio(metrics["fraction_correct"]),
         ratio(metrics["pass@k"].get("1")),
+        *([ratio(metrics["maj@k"].get(majority_k))] if majority_k else []),
     ]
 
 
 def summary_table(metrics: dict[str, Any]) -> str:
     """One line per data source, then the whole run."""
-    rows = [["data source", *COLUMNS]]
-    rows += [[source, *_cells(values)] for source, values in metrics["by_data_source"].items()]
-    rows.append(["all", *_cells(metrics)])
+    majority_k = largest_k(metrics["maj@k"])
+    rows = [["data source", *COLUMNS, *([f"maj@{majority_k}"] if majority_k else [])]]
+    rows += [
+        [source, *_cells(values, majority_k)]
+        for source, values in metrics["by_data_source"].items()
+    ]
+    rows.append(["all", *_cells(metrics, majority_k)])
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = [
         "  ".join(

@@ -182,6 +182,7 @@ def test_the_example_scores_on_a_local_cluster_with_a_summary_and_a_performance_
         "accuracy",
         "correct",
         "pass@1",
+        "maj@4",
     ]
     assert summary[-2].split()[:3] == ["all", "27", "2"]
     scores = pd.read_parquet(out / "scores")

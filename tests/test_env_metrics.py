@@ -145,3 +145,32 @@ def test_prompts_must_match_the_samples():
 
     with pytest.raises(ValueError, match="4 entries for 6 samples"):
         global_post_process_and_metrics(batch)
+
+
+def test_majority_at_k_from_the_extracted_answers():
+    batch = string_prompt_batch()
+    batch["answers"] = ["5", "7", "12", "5", "x", None, " 7 "]
+
+    _, metrics = global_post_process_and_metrics(batch)
+
+    # A votes 5, 7, 5, " 7 " (the same vote as 7): 7 is right (sample 1), 5 wrong; 2 against 2.
+    # maj@1 = 2/4; maj@2 over the 6 pairs: {7, 7} 1, {5, 5} 0, four ties 1/2 each -> 3/6;
+    # maj@4: a tie -> 1/2. B votes 12 (right) and abstains: maj@1 1/2, maj@2 1. C: maj@1 1.
+    majorities = {key: value for key, value in metrics.items() if "maj@" in key}
+    assert majorities == {
+        "maj@1": pytest.approx((1 / 2 + 1 / 2 + 1) / 3),
+        "maj@2": pytest.approx((1 / 2 + 1) / 2),
+        "maj@4": pytest.approx(1 / 2),
+        "math/maj@1": pytest.approx(1 / 2),
+        "math/maj@2": pytest.approx(1 / 2),
+        "math/maj@4": pytest.approx(1 / 2),
+        "geo/maj@1": pytest.approx((1 / 2 + 1) / 2),
+        "geo/maj@2": pytest.approx(1.0),
+    }
+
+
+def test_answers_must_match_the_samples():
+    batch = string_prompt_batch()
+    batch["answers"] = ["5"]
+    with pytest.raises(ValueError, match="answers"):
+        global_post_process_and_metrics(batch)

@@ -15,8 +15,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 from pipeline.errors import OutputExists
+from pipeline.estimators import pass_at_k
 from pipeline.output import MANIFEST, OutputDir
-from pipeline.pass_at_k import pass_at_k
 from pipeline.run import prepare_job, run_job, score_rollouts
 from rewards import (
     ConfigError,

@@ -137,6 +137,10 @@ def test_headline_numbers_are_the_datasets(data):
 
 # Worked out by hand from PART_0 and PART_1. Prompts (n samples, c correct and ended):
 # math pA (3, 1), math pB (3, 1), choice pC (3, 1; c2 did not end), choice pD (1, 0).
+# Votes (answer: samples, correct?; "-" abstains): pA 1/2: 1 yes, 2: 1 no, - 1; pB 3: 1 yes,
+# - 2; pC B: 2 yes (c0 is correct), A: 1 no; pD - 1. maj@1 per prompt: 1/3, 1/3, 2/3, 0.
+# maj@2 over the three pairs of each prompt: pA (1/2 + 1 + 0) / 3 (a tie counts half),
+# pB (1 + 1 + 0) / 3, pC (1 + 1/2 + 1/2) / 3; pD has one sample only.
 NO_KIND = {kind.value: 0 for kind in ErrorKind}
 EXPECTED_MATH = {
     "rows": 6,
@@ -147,6 +151,7 @@ EXPECTED_MATH = {
     "samples_per_prompt": 3,
     "num_prompts": 2,
     "pass@k": {"1": pytest.approx(1 / 3), "2": pytest.approx(2 / 3)},
+    "maj@k": {"1": pytest.approx(1 / 3), "2": pytest.approx((1 / 2 + 2 / 3) / 2)},
     "fraction_of_samples_properly_ended": 1.0,
     "generation_lengths": pytest.approx(205 / 6),
     "prompt_lengths": None,
@@ -167,6 +172,7 @@ EXPECTED_CHOICE = {
     "samples_per_prompt": 3,
     "num_prompts": 2,
     "pass@k": {"1": pytest.approx(1 / 6), "2": pytest.approx(2 / 3)},
+    "maj@k": {"1": pytest.approx(1 / 3), "2": pytest.approx(2 / 3)},
     "fraction_of_samples_properly_ended": pytest.approx(3 / 4),
     "generation_lengths": pytest.approx(30.0),
     "prompt_lengths": None,
@@ -187,6 +193,7 @@ EXPECTED_METRICS = {
     "samples_per_prompt": 3,
     "num_prompts": 4,
     "pass@k": {"1": pytest.approx(1 / 4), "2": pytest.approx(2 / 3)},
+    "maj@k": {"1": pytest.approx(1 / 3), "2": pytest.approx((1 / 2 + 2 / 3 + 2 / 3) / 3)},
     "fraction_of_samples_properly_ended": pytest.approx(9 / 10),
     "generation_lengths": pytest.approx(32.5),
     "prompt_lengths": None,
@@ -206,7 +213,7 @@ def test_the_metrics_are_the_hand_computed_ones_in_the_report_and_in_metrics_jso
     scored, data, client
 ):
     assert data.metrics == EXPECTED_METRICS
-    assert dataset_metrics(str(scored / "scores")) == EXPECTED_METRICS
+    assert dataset_metrics(str(scored)) == EXPECTED_METRICS
 
 
 @pytest.mark.slow
@@ -273,6 +280,8 @@ def test_the_page_shows_every_section_with_texts_escaped(page, scored):
         assert heading in page
     assert re.search(r'<div class="value">0\.340</div><div class="label">accuracy', page)
     assert re.search(r'<div class="value">12\.5 s</div><div class="label">run time', page)
+    assert re.search(r'<div class="value">61\.1%</div><div class="label">maj@2', page)  # 11/18
+    assert re.search(r"<th[^>]*>maj@2</th>", page)
     # 2 overview charts; per source: combined reward, 2 components, length
     assert page.count('<img src="data:image/png;base64,') == 2 + 2 * 4
     assert "http://" not in page and "https://" not in page

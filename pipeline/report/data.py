@@ -20,12 +20,12 @@ from distributed import Client, get_client
 
 from pipeline.metrics import (
     METRIC_COLUMNS,
-    MetricTables,
+    MetricAccumulator,
     assemble_metrics,
     component_columns,
     ended_flags,
     flag_values,
-    metric_tables,
+    metric_partials,
     number_values,
     source_labels,
     text_values,
@@ -332,6 +332,11 @@ def _examples(samples: pd.DataFrame, section: str, group: str) -> tuple[ExampleR
     )
 
 
+def _partials_of(partition: pd.DataFrame) -> pd.Series:
+    """A partition's metric partials, as a one-item Series (a Dask collection's partition)."""
+    return pd.Series([metric_partials(partition)], dtype=object)
+
+
 def report_data(outdir: str, client: Client | None = None) -> ReportData:
     """What the report of the scored dataset in ``outdir`` shows, computed on ``client``
     (default: the current client) in two scans. Raises :class:`InputError` when ``outdir``
@@ -341,7 +346,9 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
     output = OutputDir(outdir)
     rewards = [name for name in available if name.startswith("reward_")]
     frame = _read(output, available, [*METRIC_COLUMNS, *SCORED_COLUMNS, *SAMPLE_COLUMNS, *rewards])
-    tables = metric_tables(frame)
+    partials = frame.map_partitions(
+        _partials_of, meta=pd.Series(dtype=object), token="report-metric-partials"
+    )
     ranges = frame.map_partitions(partition_ranges, meta=_RANGES_META, token="report-ranges")
     ranges = ranges.groupby(["source", "column"]).agg({"count": "sum", "min": "min", "max": "max"})
     samples = frame.reduction(
@@ -352,8 +359,11 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
         token="report-samples",
         split_every=SPLIT_EVERY,
     )
-    *computed, ranges, samples = client.compute([*tables, ranges, samples], sync=True)
-    tables = MetricTables(*computed)
+    partials, ranges, samples = client.compute([partials, ranges, samples], sync=True)
+    accumulator = MetricAccumulator()
+    for part in partials:
+        accumulator.add(part)
+    merged = accumulator.partials()
 
     generation = ranges["count"][ranges.index.get_level_values("column") == GENERATION_LENGTH]
     length_column = GENERATION_LENGTH if generation.sum() > 0 else RESPONSE_CHARS
@@ -370,7 +380,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
     for (source, column, index), count in client.compute(summed, sync=True).items():
         counts.setdefault((source, column), {})[int(index)] = int(count)
 
-    metrics = assemble_metrics(tables)
+    metrics = assemble_metrics(merged)
     sources = []
     for name, source_metrics in metrics["by_data_source"].items():
         length = bins.get((name, LENGTH))
@@ -378,7 +388,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
             SourceReport(
                 name=name,
                 rows=source_metrics["rows"],
-                correct=int(tables.sums.loc[name, "correct"]),
+                correct=int(merged.sums.loc[name, "correct"]),
                 metrics=source_metrics,
                 rewards={
                     column: _histogram(counts.get((name, column), {}), bins[(name, column)])

@@ -16,6 +16,7 @@ from pipeline.report.figures import (
     pass_at_k_chart,
     source_colour,
 )
+from pipeline.summary import largest_k
 
 CSS = f"""
 * {{ box-sizing: border-box; }}
@@ -100,10 +101,6 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _largest_k(pass_at_k: dict[str, float]) -> str | None:
-    return max(pass_at_k, key=int) if pass_at_k else None
-
-
 def _image(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
@@ -130,7 +127,8 @@ def _text(value: str | None) -> str:
 
 def _headline(data: ReportData) -> str:
     metrics = data.metrics
-    k = _largest_k(metrics["pass@k"])
+    k = largest_k(metrics["pass@k"])
+    majority_k = largest_k(metrics["maj@k"])
     cards = [
         ("rows", _count(metrics["rows"]), False),
         ("prompts", _count(metrics["num_prompts"]), False),
@@ -140,6 +138,8 @@ def _headline(data: ReportData) -> str:
     ]
     if k is not None and k != "1":
         cards.append((f"pass@{k}", _percent(metrics["pass@k"][k]), False))
+    if majority_k is not None:
+        cards.append((f"maj@{majority_k}", _percent(metrics["maj@k"][majority_k]), False))
     cards += [
         ("errors", _count(metrics["errors"]), metrics["errors"] > 0),
         ("timeouts", _count(metrics["timeouts"]), metrics["timeouts"] > 0),
@@ -157,7 +157,8 @@ def _headline(data: ReportData) -> str:
 
 
 def _sources_overview(data: ReportData) -> str:
-    k = _largest_k(data.metrics["pass@k"])
+    k = largest_k(data.metrics["pass@k"])
+    majority_k = largest_k(data.metrics["maj@k"])
     head = [
         ("data source", "name"),
         ("rows", "number"),
@@ -166,6 +167,7 @@ def _sources_overview(data: ReportData) -> str:
         ("accuracy", "number"),
         ("pass@1", "number"),
         *([(f"pass@{k}", "number")] if k not in (None, "1") else []),
+        *([(f"maj@{majority_k}", "number")] if majority_k is not None else []),
         ("errors", "number"),
         ("timeouts", "number"),
         ("mean generation length", "number"),
@@ -184,6 +186,7 @@ def _sources_overview(data: ReportData) -> str:
                 _ratio(metrics["accuracy"]),
                 _percent(metrics["pass@k"].get("1")),
                 *([_percent(metrics["pass@k"].get(k))] if k not in (None, "1") else []),
+                *([_percent(metrics["maj@k"].get(majority_k))] if majority_k is not None else []),
                 _count(metrics["errors"]),
                 _count(metrics["timeouts"]),
                 "-" if length is None else f"{length:,.1f}",
@@ -215,7 +218,8 @@ def _sources_overview(data: ReportData) -> str:
         "<section><h2>By data source</h2>"
         + _table(head, rows)
         + '<p class="note">accuracy: mean reward of properly ended samples; pass@k: unbiased '
-        "estimate over prompts with at least k samples.</p>"
+        "estimate over prompts with at least k samples; maj@k: the chance that the most voted "
+        "extracted answer among k samples is a correct one (ties count evenly).</p>"
         + f'<div class="figures">{"".join(charts)}</div></section>'
     )
 
