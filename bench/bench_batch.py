@@ -3,7 +3,7 @@
 Scores the synthetic corpus (:mod:`bench.corpus`) with format 0.2 + math 0.8 twice, in one
 process:
 1. plain: the serial loop of ``plain_scoring.py`` (math-verify called directly, no memo);
-2. rollscore: ``rewards.score_batch``, timed after ``verifier.warm_up()`` so the
+2. rollscore: ``rewards.score_batch``, timed after ``children.warm_up()`` so the
    math-verify child's start-up is not counted.
 Prints rows, seconds and rows/s for both, the ratio, and how many rows' rewards differ
 (exit status 1 if any do).
@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.corpus import read_rows, write_corpus
 from bench.plain_scoring import CONFIG, plain_rewards
 from rewards import load_config, score_batch
-from rewards.math_verifier import verifier
+from rewards.scoring_children import children
 
 
 def timed(function, *args):
@@ -51,7 +51,7 @@ def main() -> int:
 
     plain, plain_seconds = timed(plain_rewards, pairs)
     config = load_config(CONFIG)
-    verifier.warm_up()
+    children.warm_up()
     scores, batch_seconds = timed(
         score_batch, config, [gt for gt, _ in pairs], [response for _, response in pairs]
     )

@@ -24,7 +24,12 @@ from collections.abc import Iterator, Sequence
 
 from distributed import Client, performance_report
 
-from pipeline.cluster import WORKER_WAIT, scoring_client
+from pipeline.cluster import (
+    WORKER_WAIT,
+    default_workers,
+    prestart_scoring_processes,
+    scoring_client,
+)
 from pipeline.errors import USER_ERRORS, ClusterLost, InputError
 from pipeline.inputs.discovery import EXPECTED
 from pipeline.metrics import dataset_metrics
@@ -33,6 +38,11 @@ from pipeline.report import require_plotting, write_report
 from pipeline.run import ScoringJob, prepare_job, run_job
 from pipeline.summary import summary_table
 from rewards import load_config
+from rewards.scoring_children import children
+
+SMALL_INPUT_BYTES = 16 * 2**20
+"""Inputs up to this size are scored on a local cluster inside the command's process: starting
+worker processes would take longer than the scoring."""
 
 SKIPPED_SHOWN = 5
 """Skipped files the warning names before it says "..."."""
@@ -86,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     for command in (score, metrics, report):
         command.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
         command.add_argument(
-            "--workers", type=_positive_int, help="local worker processes (default: one per core)"
+            "--workers",
+            type=_positive_int,
+            help="local workers (default: one per core; for an input under 16 MB, threads of "
+            "one worker inside this process)",
         )
         command.add_argument(
             "--dashboard-address",
@@ -104,13 +117,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _client(arguments: argparse.Namespace) -> Iterator[Client]:
+def _client(arguments: argparse.Namespace, in_process: bool = False) -> Iterator[Client]:
     """The command's cluster client, its dashboard link announced on stderr."""
     with scoring_client(
         arguments.scheduler,
         arguments.workers,
         arguments.dashboard_address,
         arguments.wait_for_workers,
+        in_process,
     ) as client:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
         yield client
@@ -133,7 +147,12 @@ def _score(arguments: argparse.Namespace) -> int:
             f"({EXPECTED}): {shown}",
             file=sys.stderr,
         )
-    with _client(arguments) as client:
+    in_process = arguments.scheduler is None and job.input_bytes() <= SMALL_INPUT_BYTES
+    if in_process and config.uses_scoring_processes:
+        children.prestart(arguments.workers or default_workers())  # while the cluster starts
+    with _client(arguments, in_process) as client:
+        if config.uses_scoring_processes:
+            client.run(prestart_scoring_processes, wait=False)
         report = (
             performance_report(filename=arguments.performance_report)
             if arguments.performance_report

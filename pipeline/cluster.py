@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Worker
 
 from pipeline.errors import NoWorkers
+from rewards.scoring_children import children
 
 
 def default_workers() -> int:
@@ -27,7 +28,8 @@ def default_workers() -> int:
 
 DASK_DEFAULT_DASHBOARD = ":8787"
 """Dask's own default, on every network interface."""
-LOCAL_DASHBOARD = "127.0.0.1:8787"
+LOOPBACK = "127.0.0.1"
+LOCAL_DASHBOARD = f"{LOOPBACK}:8787"
 WORKER_WAIT = 60.0
 """Seconds to wait for an existing scheduler to have a worker before saying it has none."""
 
@@ -44,18 +46,23 @@ def dashboard_address(given: str | None = None) -> str:
     return LOCAL_DASHBOARD
 
 
-def local_cluster(workers: int | None = None, dashboard: str | None = None) -> LocalCluster:
-    """A new ``LocalCluster`` on 127.0.0.1 of ``workers`` single-threaded worker processes (one
+def local_cluster(
+    workers: int | None = None, dashboard: str | None = None, in_process: bool = False
+) -> LocalCluster:
+    """A new ``LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1 (one
     per core by default: math-verify's child processes do the parallel work, one per thread),
-    with its dashboard at :func:`dashboard_address`."""
+    or, ``in_process``, of one worker in this process with ``workers`` threads, which starts
+    and stops in a fraction of a second; its dashboard at :func:`dashboard_address`."""
+    threads = workers or default_workers()
+    placement = (
+        {"n_workers": 1, "threads_per_worker": threads, "processes": False, "protocol": "tcp"}
+        if in_process
+        else {"n_workers": threads, "threads_per_worker": 1, "processes": True}
+    )
     with warnings.catch_warnings():  # a taken port: Dask uses another, and the link says which
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return LocalCluster(
-            n_workers=workers or default_workers(),
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=dashboard_address(dashboard),
+            **placement, host=LOOPBACK, dashboard_address=dashboard_address(dashboard)
         )
 
 
@@ -65,10 +72,11 @@ def scoring_client(
     workers: int | None = None,
     dashboard: str | None = None,
     worker_wait: float = WORKER_WAIT,
+    in_process: bool = False,
 ) -> Iterator[Client]:
     """A client for the run: connected to ``scheduler`` (or Dask's configured address), once it
     has a worker (:class:`NoWorkers` after ``worker_wait`` seconds without one), or to a new
-    :func:`local_cluster` of ``workers`` processes, closed on exit."""
+    :func:`local_cluster` of ``workers`` (``in_process`` or not), closed on exit."""
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
         with Client(address) as client:
@@ -81,8 +89,14 @@ def scoring_client(
                 ) from None
             yield client
         return
-    with local_cluster(workers, dashboard) as cluster, Client(cluster) as client:
+    with local_cluster(workers, dashboard, in_process) as cluster, Client(cluster) as client:
         yield client
+
+
+async def prestart_scoring_processes(dask_worker: Worker) -> None:
+    """Start a worker's scoring children, one per thread, without waiting for them (a coroutine,
+    for ``client.run(..., wait=False)``): they start while the client plans and sends work."""
+    children.prestart(dask_worker.state.nthreads)
 
 
 def worker_count(client: Client) -> int:

@@ -24,6 +24,7 @@ from distributed.comm import CommClosedError
 from pipeline.cluster import worker_count
 from pipeline.errors import ClusterLost, InputChanged, OutputExists
 from pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
+from pipeline.inputs.plan import file_state
 from pipeline.metrics import (
     MetricAccumulator,
     MetricPartials,
@@ -64,6 +65,12 @@ class ScoringJob:
     """The interrupted run's plan, when resuming one."""
     previous_seconds: float = 0.0
     """How long the interrupted run had run."""
+
+    def input_bytes(self) -> int:
+        """The size of the input files: as planned when resuming, else as they are now."""
+        if self.resumed is not None:
+            return sum(identity.size for identity in self.resumed.inputs)
+        return sum(file_state(file.url)[0] for file in self.discovery.files)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,13 @@ import yaml
 from rewards.combine import RewardFunction, normalised_weights
 from rewards.errors import ConfigError
 from rewards.experiment_yaml import read_section
-from rewards.registry import UnknownReward, check_arguments, column_label, resolve_reward
+from rewards.registry import (
+    IN_PROCESS_REWARDS,
+    UnknownReward,
+    check_arguments,
+    column_label,
+    resolve_reward,
+)
 from rewards.scoring_requests import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIME_LIMIT,
@@ -123,6 +129,16 @@ class ScoringConfig:
                 for source, reward_set in self.by_data_source
             },
         }
+
+    @property
+    def uses_scoring_processes(self) -> bool:
+        """Whether some reward runs in scoring children (math-verify or a user's function)."""
+        reward_sets = (self.rewards, *(reward_set for _, reward_set in self.by_data_source))
+        return any(
+            spec.name not in IN_PROCESS_REWARDS
+            for reward_set in reward_sets
+            for spec in reward_set.specs
+        )
 
     @property
     def component_columns(self) -> list[str]:

@@ -45,6 +45,8 @@ BUILTIN_RESULTS: dict[str, ResultFunction] = {
     "geo3k": geo3k_result,
 }
 """The same rewards returning :class:`RewardResult`, which batch scoring calls."""
+IN_PROCESS_REWARDS = frozenset({"format", "exact_alnum", "exact_alnum_with_fallback", "bbox_giou"})
+"""The built-in rewards that never ask a scoring child: no math-verify, no user code."""
 
 
 class UnknownReward(ValueError):

@@ -255,6 +255,13 @@ class ScoringChildren:
         with self._lock:
             return [child.process.pid for child in self._idle]
 
+    def prestart(self, count: int) -> None:
+        """Start children until this process has ``count``, without waiting for them: they
+        import math-verify while the caller does other work."""
+        with self._lock:
+            missing = count - len(self._idle) - len(self._running)
+            self._idle.extend(_Child() for _ in range(missing))
+
     def warm_up(self) -> None:
         """Start one child and wait until it is ready, so the first sample pays nothing; raises
         :class:`VerifierUnavailable` if it cannot start."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -363,3 +364,30 @@ def test_a_missing_experiment_section_exits_2_naming_what_there_is(tmp_path, cap
     assert capsys.readouterr().err == (
         f"rollscore: error: config file {experiment} has no section 'env.vllm' ('env' has: vlm)\n"
     )
+
+
+@pytest.mark.slow
+def test_a_small_input_is_scored_inside_the_command_with_one_scoring_process_per_thread(
+    tmp_path,
+):
+    """Starting worker processes would cost a small run more than its scoring."""
+    import psutil
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "score", str(EXAMPLES / "rollouts.jsonl"),
+         "--config", str(EXAMPLES / "config.yaml"), "--output", str(tmp_path / "out"),
+         "--workers", "2", "--partition-rows", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    command, seen = psutil.Process(run.pid), set()
+    while run.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            seen.update(" ".join(child.cmdline()) for child in command.children())
+        time.sleep(0.02)
+
+    assert run.returncode == 0
+    scoring = {line for line in seen if "rewards.scoring_child" in line}
+    assert len(scoring) == 2, seen  # started with the command, one per thread, never replaced
+    assert seen == scoring, seen  # and no Dask worker processes
+    scores = pd.read_parquet(tmp_path / "out" / "scores")
+    assert scores["reward"].tolist() == expected_example_rewards(example_rows())

@@ -288,16 +288,17 @@ def listening(process: psutil.Process) -> set[str]:
     return addresses
 
 
-def test_local_clusters_listen_on_loopback_only_unless_asked():
+@pytest.mark.parametrize("in_process", [False, True])
+def test_local_clusters_listen_on_loopback_only_unless_asked(in_process):
     me = psutil.Process()
-    with scoring_client(workers=1) as client:
+    with scoring_client(workers=1, in_process=in_process) as client:
         assert listening(me) == {"127.0.0.1"}
         assert client.dashboard_link.startswith("http://127.0.0.1:")
-    with scoring_client(workers=1, dashboard="127.0.0.2:0") as client:
+    with scoring_client(workers=1, dashboard="127.0.0.2:0", in_process=in_process):
         assert listening(me) == {"127.0.0.1", "127.0.0.2"}  # the dashboard, as asked
     with (
         dask.config.set({"distributed.scheduler.dashboard.address": "127.0.0.3:0"}),
-        scoring_client(workers=1),
+        scoring_client(workers=1, in_process=in_process),
     ):
         assert listening(me) == {"127.0.0.1", "127.0.0.3"}  # Dask's own setting, too
 
