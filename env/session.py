@@ -8,7 +8,7 @@ with the offline pipeline's partition kernel.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 
 import pandas as pd
 from distributed import Client
@@ -39,7 +39,8 @@ class ScoringSession:
         try:
             if client is None:
                 cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
-                client = self._owned.enter_context(Client(cluster))
+                # Closed, not entered: it may be closed from another thread than this one.
+                client = self._owned.enter_context(closing(Client(cluster)))
             self.client = client
             self.partitions = self.config.num_workers or worker_count(client)
             # Start every worker's scoring process now, and check that it scores, so the first
