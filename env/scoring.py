@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Sequence
 
 import dask
 import dask.dataframe as dd
@@ -26,7 +27,8 @@ from pipeline.partition import score_partition, stopping_problem
 from rewards import ScoringConfig, VerifierUnavailable
 
 STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
-"""The kernel's output columns a step uses; only these travel back from the workers."""
+"""The kernel's output columns a step uses; only these travel back from the workers (with the
+``reward_<name>`` columns when a caller asks for them)."""
 
 
 def pickled_partitions(frame: pd.DataFrame, count: int) -> list[np.ndarray]:
@@ -45,8 +47,9 @@ def score_frame(
     config: ScoringConfig,
     partitions: int,
     meta: pd.DataFrame,
+    columns: Sequence[str],
 ) -> pd.DataFrame:
-    """The step columns of the kernel's scores of a non-empty ``frame``, in row order, computed
+    """The ``columns`` of the kernel's scores of a non-empty ``frame``, in row order, computed
     on ``client``'s cluster in ``partitions`` partitions; ``meta`` is the kernel's exact output."""
     # The kernel gets the values as given: no conversion of strings to Arrow on the way.
     with dask.config.set({"dataframe.convert-string": False}):
@@ -59,7 +62,7 @@ def score_frame(
     scored = rollouts.map_partitions(score_partition, config, meta=meta, token="score-step")
     # One future per partition, gathered straight from the workers: computing the collection
     # itself would add a task that first concatenates them on one worker.
-    futures = client.compute(scored[STEP_COLUMNS].to_delayed())
+    futures = client.compute(scored[list(columns)].to_delayed())
     scores = pd.concat(client.gather(futures))
     stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
     if stopped is not None:

@@ -8,7 +8,7 @@ with the offline pipeline's partition kernel.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 
 import pandas as pd
 from distributed import Client
@@ -39,7 +39,8 @@ class ScoringSession:
         try:
             if client is None:
                 cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
-                client = self._owned.enter_context(Client(cluster))
+                # Closed, not entered: it may be closed from another thread than this one.
+                client = self._owned.enter_context(closing(Client(cluster)))
             self.client = client
             self.partitions = self.config.num_workers or worker_count(client)
             # Start every worker's scoring process now, and check that it scores, so the first
@@ -49,16 +50,18 @@ class ScoringSession:
             self._owned.close()
             raise
 
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The kernel's step columns for each row of ``frame``, in row order; an empty frame
-        never reaches the cluster."""
+    def score(self, frame: pd.DataFrame, components: bool = False) -> pd.DataFrame:
+        """The kernel's step columns for each row of ``frame``, in row order, and its
+        ``reward_<name>`` columns too when ``components``; an empty frame never reaches the
+        cluster."""
         columns = tuple(frame.columns)
         if columns not in self._metas:
             self._metas[columns] = scored_meta(frame.iloc[:0], self.config)
         meta = self._metas[columns]
+        wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
-            return meta[STEP_COLUMNS]
-        return score_frame(self.client, frame, self.config, self.partitions, meta)
+            return meta[wanted]
+        return score_frame(self.client, frame, self.config, self.partitions, meta, wanted)
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 import dask
 from distributed import Client, LocalCluster, Worker
@@ -76,10 +76,14 @@ def scoring_client(
 ) -> Iterator[Client]:
     """A client for the run: connected to ``scheduler`` (or Dask's configured address), once it
     has a worker (:class:`NoWorkers` after ``worker_wait`` seconds without one), or to a new
-    :func:`local_cluster` of ``workers`` (``in_process`` or not), closed on exit."""
+    :func:`local_cluster` of ``workers`` (``in_process`` or not), closed on exit.
+
+    The client is closed, never entered with ``with``: an entered client must be left in the
+    thread or task that entered it, and an adapter may close its client from another one.
+    """
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
-        with Client(address) as client:
+        with closing(Client(address)) as client:
             try:
                 client.wait_for_workers(1, timeout=worker_wait)
             except TimeoutError:
@@ -89,7 +93,10 @@ def scoring_client(
                 ) from None
             yield client
         return
-    with local_cluster(workers, dashboard, in_process) as cluster, Client(cluster) as client:
+    with (
+        local_cluster(workers, dashboard, in_process) as cluster,
+        closing(Client(cluster)) as client,
+    ):
         yield client
 
 

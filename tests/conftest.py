@@ -1,4 +1,5 @@
-"""Shared fixtures: a module folder for users' reward functions, a real Dask cluster, a corpus."""
+"""Shared fixtures: a module folder for users' reward functions, a real Dask cluster, a corpus,
+a tokenizer made on the spot."""
 
 from __future__ import annotations
 
@@ -38,6 +39,41 @@ def client():
         Client(cluster) as session_client,
     ):
         yield session_client
+
+
+WORD_TOKENS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }} : {{ message['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}assistant : {% endif %}"
+)
+"""A chat template of the words a word tokenizer knows: ``role : content`` per message."""
+
+
+@pytest.fixture
+def word_tokenizer():
+    """Makes a left-padding transformers tokenizer of the whitespace-separated words of some
+    texts (plus the chat template's), with pad, unk, bos and eos tokens: no download."""
+
+    def make(texts: list[str]):
+        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+        from transformers import PreTrainedTokenizerFast
+
+        words = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+        words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.WordLevelTrainer(special_tokens=WORD_TOKENS)
+        words.train_from_iterator([*texts, "user assistant :"], trainer=trainer)
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=words,
+            pad_token="[PAD]",
+            unk_token="[UNK]",
+            bos_token="[BOS]",
+            eos_token="[EOS]",
+            padding_side="left",
+        )
+        tokenizer.chat_template = CHAT_TEMPLATE
+        return tokenizer
+
+    return make
 
 
 @pytest.fixture
