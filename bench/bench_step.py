@@ -3,10 +3,12 @@
 (a) latency: the median wall time of ``step`` on a batch with a format-only config;
 (b) throughput: rows per second of ``step`` over a whole rollout corpus with format 0.2 +
 math_expr 0.8, in batches, against the offline pipeline (``pipeline.run.score_rollouts``) on
-the same rows and the same cluster. The steps' rows are read before the clock starts, as a
-trainer holds its batch in memory; the pipeline's time is its whole run (reading the JSONL,
-scoring, writing Parquet and metrics). Workers are restarted before each throughput run, so
-neither inherits the other's math-verify memo; both start with a warm math-verify process.
+the same rows and the same cluster. Every reward of (a) and (b) is then checked against the
+plain loop of ``plain_scoring.py`` (exit status 1 if one differs). The steps' rows are read
+before the clock starts, as a trainer holds its batch in memory; the pipeline's time is its
+whole run (reading the JSONL, scoring, writing Parquet and metrics). Workers are restarted
+before each throughput run, so neither inherits the other's math-verify memo; both start with
+a warm math-verify process.
 
     python -m bench.bench_step --prompts 500 --samples 8
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 from distributed import Client, LocalCluster
 
 from bench.corpus import write_corpus
+from bench.plain_scoring import plain_format_reward, plain_rewards
 from pipeline.run import score_rollouts
 from rewards.math_answers import math_verify_func
 
@@ -64,32 +68,45 @@ def step_latency(
     metadata: list[dict],
     batch: int,
     repeats: int,
-) -> list[float]:
-    """Wall seconds of each of ``repeats`` steps, after three untimed ones. Each step scores
-    another window of ``batch`` rows, as in training, so no step can reuse an earlier result."""
+) -> tuple[list[float], int]:
+    """Wall seconds of each of ``repeats`` steps, after three untimed ones, and how many of
+    their rewards differ from the plain format reward. Each step scores another window of
+    ``batch`` rows, as in training, so no step can reuse an earlier result."""
     from env import VLMEnvironment  # see main(): kept out of the workers
 
     starts = [(97 * index) % (len(conversations) - batch + 1) for index in range(repeats + 3)]
-    seconds = []
+    seconds, differing = [], 0
     with VLMEnvironment(FORMAT_ONLY, client) as env:
         for start in starts:
+            window = slice(start, start + batch)
             began = time.perf_counter()
-            env.step(conversations[start : start + batch], metadata[start : start + batch])
+            rewards = env.step(conversations[window], metadata[window]).rewards
             seconds.append(time.perf_counter() - began)
-    return seconds[3:]
+            plain = [plain_format_reward(c[1]["content"]) for c in conversations[window]]
+            differing += sum(a != b for a, b in zip(rewards.tolist(), _float32(plain)))
+    return seconds[3:], differing
 
 
 def step_throughput(
     client: Client, conversations: list[Conversation], metadata: list[dict], batch: int
-) -> float:
-    """Rows per second of ``step`` over every row, ``batch`` rows at a time."""
+) -> tuple[float, list[float]]:
+    """Rows per second of ``step`` over every row, ``batch`` rows at a time, and the rewards."""
     from env import VLMEnvironment  # see main(): kept out of the workers
 
+    rewards: list[float] = []
     with VLMEnvironment(FORMAT_AND_MATH, client) as env:
         started = time.perf_counter()
         for start in range(0, len(conversations), batch):
-            env.step(conversations[start : start + batch], metadata[start : start + batch])
-        return len(conversations) / (time.perf_counter() - started)
+            window = slice(start, start + batch)
+            rewards += env.step(conversations[window], metadata[window]).rewards.tolist()
+        return len(conversations) / (time.perf_counter() - started), rewards
+
+
+def _float32(values: list[float]) -> list[float]:
+    """The values as a step's float32 reward tensor holds them."""
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float32).tolist()
 
 
 def pipeline_throughput(client: Client, path: str) -> float:
@@ -101,7 +118,7 @@ def pipeline_throughput(client: Client, path: str) -> float:
         return result.rows / (time.perf_counter() - started)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", help="a JSONL corpus (default: one made by bench.corpus)")
     parser.add_argument("--prompts", type=int, default=500, help="prompts of the made corpus")
@@ -114,10 +131,10 @@ def main() -> None:
         rollouts = args.rollouts or str(
             write_corpus(Path(scratch) / "rollouts.jsonl", args.prompts, args.samples)
         )
-        run(args, rollouts)
+        return run(args, rollouts)
 
 
-def run(args: argparse.Namespace, rollouts: str) -> None:
+def run(args: argparse.Namespace, rollouts: str) -> int:
     """Both measurements on one local cluster, then the summary."""
     conversations, metadata = read_samples(rollouts)
     # The workers import this script when they start. It imports ``env``, and torch with it,
@@ -129,9 +146,11 @@ def run(args: argparse.Namespace, rollouts: str) -> None:
         ) as cluster,
         Client(cluster) as client,
     ):
-        seconds = step_latency(client, conversations, metadata, args.batch, args.repeats)
+        seconds, latency_differing = step_latency(
+            client, conversations, metadata, args.batch, args.repeats
+        )
         client.restart()
-        step_rate = step_throughput(client, conversations, metadata, args.batch)
+        step_rate, rewards = step_throughput(client, conversations, metadata, args.batch)
         client.restart()
         pipeline_rate = pipeline_throughput(client, rollouts)
     milliseconds = sorted(1000 * value for value in seconds)
@@ -144,7 +163,12 @@ def run(args: argparse.Namespace, rollouts: str) -> None:
     print(f"(b) step throughput, format 0.2 + math_expr 0.8: {step_rate:,.0f} rows/s")
     print(f"    offline pipeline throughput, same rows:   {pipeline_rate:,.0f} rows/s")
     print(f"    step / pipeline: {step_rate / pipeline_rate:.2f}")
+    pairs = [(m["ground_truth"], c[1]["content"]) for c, m in zip(conversations, metadata)]
+    throughput_differing = sum(a != b for a, b in zip(rewards, _float32(plain_rewards(pairs))))
+    print(f"rewards that differ from the plain loop: (a) {latency_differing}, "
+          f"(b) {throughput_differing}")  # fmt: skip
+    return 1 if latency_differing or throughput_differing else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

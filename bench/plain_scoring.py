@@ -26,11 +26,16 @@ def boxed(text: str) -> str:
     return text if text.startswith("\\boxed{") else "\\boxed{" + text + "}"
 
 
+def plain_format_reward(response: str) -> float:
+    """0.25 for a think block, plus 0.75 for an answer block."""
+    return (0.25 if THINK.search(response) else 0.0) + (0.75 if ANSWER.search(response) else 0.0)
+
+
 def plain_reward(pair: tuple[str, str]) -> float:
     """The combined reward of one (ground truth, response) pair."""
     ground_truth, response = pair
     answer = ANSWER.search(response)
-    format_score = (0.25 if THINK.search(response) else 0.0) + (0.75 if answer else 0.0)
+    format_score = plain_format_reward(response)
     accuracy = 0.0
     if answer is not None:
         try:
