@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import pytest
+from adversarial_latex import GOLDS, adversarial_answers, deep_answers
 
-pytestmark = pytest.mark.slow  # parses every answer in two fresh processes
+from rewards import two_stage_parsing
+from rewards.math_answers import boxed
+
+ROOT = Path(__file__).resolve().parents[1]
+MATH_VERIFY_CASES = Path(__file__).parent / "data" / "math_verify_cases.json"
+"""(gold, prediction) pairs and lone answers from math-verify's own tests."""
+ADVERSARIAL_ANSWERS = 5000
+DEEP_ANSWERS = 40
+ADVERSARIAL_PAIRS = 600
+"""Adversarial answers also verified against a simple gold and against the previous answer."""
+SHOWN = 40
+"""Divergences listed in a failure message."""
 
 TRICKY = [
     r"\frac{3}{4}",
@@ -49,40 +65,165 @@ TRICKY = [
     r"a \cdot b",
 ]
 
-PARSE_ALL = """
-import json, sys
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-if sys.argv[1] == "two-stage":
-    from rewards import two_stage_parsing
-    assert two_stage_parsing.install()
-texts = json.load(sys.stdin)
-gold = (LatexExtractionConfig(),)
-prediction = (ExprExtractionConfig(), LatexExtractionConfig())
-parsed = [
-    [str(parse(t, gold, parsing_timeout=None)), str(parse(t, prediction, parsing_timeout=None))]
-    for t in texts
+FORMER_DIVERGENCES = [
+    r"\vec e",  # lexer errors: SLL-then-LL once parsed what the lexer skipped
+    r"\foo 2",
+    r"\sqrt{\veck}",
+    r"1 = \zzz = x = 0",
+    "|y^{3}|",  # SLL bails out, LL parses
+    r"\sqrt{x^2+12}",
+    r"\sin " * 60 + "x",  # LL overflows the stack, SLL would not
+    r"\frac{1}{2}",
 ]
-matches = [verify(parse(a, gold), parse(b, prediction)) for a, b in zip(texts, texts[1:])]
-json.dump([parsed, matches], sys.stdout)
-"""
+
+needs_verified_versions = pytest.mark.skipif(
+    not two_stage_parsing.versions_verified(),
+    reason="two-stage parsing stays off on these library versions",
+)
 
 
-def parse_in_child(mode: str, texts: list[str]) -> list:
-    done = subprocess.run(
-        [sys.executable, "-c", PARSE_ALL, mode],
-        input=json.dumps(texts), capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    return json.loads(done.stdout)
+@pytest.fixture
+def restored_latex2sympy(monkeypatch):
+    """latex2sympy's converter, its parser factory put back as it was after the test."""
+    from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
+
+    monkeypatch.setattr(_Latex2Sympy, "create_parser", _Latex2Sympy.create_parser)
+    return _Latex2Sympy
 
 
-def test_two_stage_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+def _latex2sympy_outcome(latex: str) -> str:
+    from latex2sympy2_extended.latex2sympy2 import latex2sympy
+    from sympy import srepr
+
+    try:
+        return srepr(latex2sympy(latex))
+    except Exception as error:  # the error is the outcome to compare
+        return f"raised {type(error).__name__}: {error}"
+
+
+@needs_verified_versions
+def test_former_divergences_parse_as_plain_latex2sympy_parses_them(restored_latex2sympy):
+    plain = [_latex2sympy_outcome(latex) for latex in FORMER_DIVERGENCES]
+    assert two_stage_parsing.install()
+    assert [_latex2sympy_outcome(latex) for latex in FORMER_DIVERGENCES] == plain
+
+
+@needs_verified_versions
+def test_install_is_idempotent(restored_latex2sympy):
+    assert two_stage_parsing.install()
+    installed = restored_latex2sympy.create_parser
+    assert two_stage_parsing.install()
+    assert restored_latex2sympy.create_parser is installed
+
+
+@pytest.mark.parametrize(
+    "package, version",
+    [("antlr4-python3-runtime", "4.11.1"), ("latex2sympy2_extended", "1.10.2")],
+)
+def test_install_changes_nothing_on_unverified_versions(
+    restored_latex2sympy, monkeypatch, package, version
+):
+    installed_version = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: version if name == package else installed_version(name)
+    )
+    plain = restored_latex2sympy.create_parser
+    assert not two_stage_parsing.install()
+    assert restored_latex2sympy.create_parser is plain
+
+
+def _inputs(corpus_path: Path) -> dict[str, list]:
+    """Every answer as the rewards send it to math-verify: raw (``math_verify_func``) and
+    boxed (the math rewards), and the (gold, prediction) pairs to verify, as text indices."""
+    cases = json.loads(MATH_VERIFY_CASES.read_text())
     rows = [json.loads(line) for line in corpus_path.read_text().splitlines()]
-    answers = {
-        row["response"].split("<answer>")[1].split("</answer>")[0]
+    corpus_pairs = [
+        (row["ground_truth"], row["response"].split("<answer>")[1].split("</answer>")[0])
         for row in rows
         if "<answer>" in row["response"]
-    }
-    golds = {row["ground_truth"] for row in rows}
-    texts = [f"\\boxed{{{text}}}" for text in TRICKY + sorted(answers | golds)] + TRICKY
+    ]
+    answers = adversarial_answers(ADVERSARIAL_ANSWERS, seed=0)
+    strings = [
+        *TRICKY,
+        *GOLDS,
+        *(text for pair in corpus_pairs for text in pair),
+        *(case[key] for case in cases for key in ("gold", "prediction")),
+        *answers,
+        *deep_answers(DEEP_ANSWERS, seed=0),  # parsed only: sympy can compare them for hours
+    ]
+    texts = list(dict.fromkeys(text for string in strings for text in (string, boxed(string))))
+    boxed_pairs = [
+        *itertools.pairwise(TRICKY),
+        *corpus_pairs,
+        *((GOLDS[i % len(GOLDS)], answer) for i, answer in enumerate(answers[:ADVERSARIAL_PAIRS])),
+        *itertools.pairwise(answers[:ADVERSARIAL_PAIRS]),
+    ]
+    pairs = [(case["gold"], case["prediction"]) for case in cases]
+    pairs += [(boxed(gold), boxed(prediction)) for gold, prediction in boxed_pairs]
+    index = {text: i for i, text in enumerate(texts)}
+    return {"texts": texts, "pairs": [[index[g], index[p]] for g, p in dict.fromkeys(pairs)]}
 
-    assert parse_in_child("two-stage", texts) == parse_in_child("plain", texts)
+
+def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
+    """Plain and two-stage outcomes, computed at the same time in two fresh processes."""
+    environment = dict(os.environ, PYTHONHASHSEED="0")  # the same order for printed sets
+    paths = [str(ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    script = str(Path(__file__).parent / "parse_outcomes.py")
+    children = {
+        mode: subprocess.Popen(
+            [sys.executable, script, mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
+            text=True,
+        )
+        for mode in ("plain", "two-stage")
+    }
+    request = json.dumps(inputs)
+    outcomes = {}
+    for mode, child in children.items():
+        output, errors = child.communicate(request, timeout=900)
+        assert child.returncode == 0, f"{mode}: {errors}"
+        outcomes[mode] = json.loads(output)
+    return outcomes
+
+
+def _divergences(inputs: dict[str, list], plain: dict, two_stage: dict) -> list[str]:
+    """Every difference between the two runs, one line each."""
+    found = []
+    for config in ("gold", "prediction"):
+        found += [
+            f"parse({text!r}, {config}): {a!r} != {b!r}"
+            for text, a, b in zip(inputs["texts"], plain[config], two_stage[config])
+            if a != b
+        ]
+    calls = plain["latex2sympy_calls"], two_stage["latex2sympy_calls"]
+    found += [f"latex2sympy({a[0]!r}): {a[1]!r} != {b[1]!r}" for a, b in zip(*calls) if a != b]
+    if len(calls[0]) != len(calls[1]):
+        found.append(f"latex2sympy calls: {len(calls[0])} != {len(calls[1])}")
+    texts = inputs["texts"]
+    found += [
+        f"verify({texts[i]!r}, {texts[j]!r}): {a!r} != {b!r}"
+        for (i, j), a, b in zip(inputs["pairs"], plain["verdicts"], two_stage["verdicts"])
+        if a != b
+    ]
+    return found
+
+
+@pytest.mark.slow  # two processes parse ~11,000 texts each
+@needs_verified_versions
+def test_two_stage_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+    inputs = _inputs(corpus_path)
+    outcomes = _outcomes_in_fresh_processes(inputs)
+    plain, two_stage = outcomes["plain"], outcomes["two-stage"]
+    assert plain["versions"] == two_stage["versions"]
+    assert two_stage["installed"] and not plain["installed"]
+
+    divergences = _divergences(inputs, plain, two_stage)
+    shown = "\n".join(divergences[:SHOWN])
+    assert not divergences, f"{len(divergences)} divergences on {plain['versions']}:\n{shown}"
+    # Equal parses give equal verdicts (verify depends on nothing else), so comparing verdicts
+    # on a sample of pairs only checks the whole path end to end.
+    assert "timed out" not in plain["verdicts"]
