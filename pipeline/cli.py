@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -231,5 +232,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``rollscore`` command: :func:`main`, then an exit that skips the interpreter's
+    teardown of Dask's and pandas' modules (about 0.7 s). The command has closed its cluster
+    by then; its scoring processes are stopped and its output flushed here."""
+    code = main()
+    children.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -164,8 +164,8 @@ def main(read_fd: int, write_fd: int) -> None:
     while True:
         try:
             request = requests.recv()
-        except EOFError:
-            return
+        except EOFError:  # the parent is done: nothing here is left to flush or clean up
+            os._exit(0)
         reply = answer(request)
         replies.send(reply)
         if reply[0] == "out_of_memory":
