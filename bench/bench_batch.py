@@ -6,7 +6,10 @@ process:
 2. rollscore: ``rewards.score_batch``, timed after ``children.warm_up()`` so the
    math-verify child's start-up is not counted.
 Prints rows, seconds and rows/s for both, the ratio, and how many rows' rewards differ
-(exit status 1 if any do).
+(exit status 1 if any do). Then the cost of running a user's function in the scoring child
+(each sample a round trip there, under the sample time limit): the format reward scored as
+the built-in ``format`` (in this process) and as ``"rewards.format:format_reward"`` (a user's
+function, in the child), which must give the same rewards.
 
     python -m bench.bench_batch --prompts 500 --samples 8
 """
@@ -23,6 +26,9 @@ from bench.corpus import read_rows, write_corpus
 from bench.plain_scoring import CONFIG, plain_rewards
 from rewards import load_config, score_batch
 from rewards.scoring_children import children
+
+FORMAT = {"reward_functions": [{"name": "format", "weight": 1.0}]}
+FORMAT_AS_USER = {"reward_functions": [{"name": "rewards.format:format_reward", "weight": 1.0}]}
 
 
 def timed(function, *args):
@@ -62,7 +68,18 @@ def main() -> int:
     differing = sum(a != b for a, b in zip(plain, scores.reward))
     errors = sum(error is not None for error in scores.error)
     print(f"rows with differing rewards: {differing}; score_batch rows with an error: {errors}")
-    return 1 if differing else 0
+
+    ground_truths, responses = [gt for gt, _ in pairs], [response for _, response in pairs]
+    built_in, built_in_seconds = timed(score_batch, load_config(FORMAT), ground_truths, responses)
+    user_config = load_config(FORMAT_AS_USER)
+    as_user, user_seconds = timed(score_batch, user_config, ground_truths, responses)
+    report("format, built in (this process)", len(rows), built_in_seconds)
+    report("format as a user's function (child)", len(rows), user_seconds)
+    per_row = 1e6 * (user_seconds - built_in_seconds) / len(rows)
+    print(f"a user's function costs {per_row:.0f} us more per row")
+    differing_format = sum(a != b for a, b in zip(built_in.reward, as_user.reward))
+    print(f"rows whose format rewards differ: {differing_format}")
+    return 1 if differing or differing_format else 0
 
 
 if __name__ == "__main__":

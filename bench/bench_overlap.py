@@ -38,7 +38,7 @@ def batches(count: int, size: int, seed: int, reasoning_chars: int | None) -> li
     made: list[Batch] = []
     for _ in range(count):
         conversations, metadata = [], []
-        for row, _ in zip(rows, range(size)):
+        for _, row in zip(range(size), rows):  # range first: no row is drawn and dropped
             conversations.append(
                 [
                     {"role": "user", "content": row["prompt"]},

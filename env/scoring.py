@@ -31,6 +31,10 @@ STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
 ``reward_<name>`` columns when a caller asks for them)."""
 
 
+LARGE_GRAPH = "1 TiB"
+"""A step's graph size above which Dask may warn: never, in practice."""
+
+
 def pickled_partitions(frame: pd.DataFrame, count: int) -> list[np.ndarray]:
     """The frame cut into at most ``count`` runs of consecutive rows (as ``dd.from_pandas``
     with ``sort=False`` cuts it), each pickled into one buffer."""
@@ -61,8 +65,10 @@ def score_frame(
         )
     scored = rollouts.map_partitions(score_partition, config, meta=meta, token="score-step")
     # One future per partition, gathered straight from the workers: computing the collection
-    # itself would add a task that first concatenates them on one worker.
-    futures = client.compute(scored[list(columns)].to_delayed())
+    # itself would add a task that first concatenates them on one worker. The graph carries
+    # the batch on purpose (see above): Dask's warning about a large graph does not apply.
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": LARGE_GRAPH}):
+        futures = client.compute(scored[list(columns)].to_delayed())
     scores = pd.concat(client.gather(futures))
     stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
     if stopped is not None:

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -39,6 +40,7 @@ HELPERS_SOURCE = '''
 
 import re
 import time
+import warnings
 
 from rewards import exact_answer_alphanumeric_reward, format_reward
 
@@ -439,3 +441,20 @@ def test_content_parts_are_scored_on_their_text_parts_joined(math_env):
     assert result.rewards.tolist()[0] == pytest.approx(combined("3", text)[0])
     assert result.rewards.tolist()[1:] == [0.0, 0.0]
     assert result.answers == ["3", None, None]
+
+
+def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_graph(math_env):
+    """The step's graph carries its batch on purpose; a trainer's log gets no warning each step."""
+    long_reasoning = "Let us reason step by step. " * 500  # 14 kB a response: 14 MB a batch
+    conversations = [
+        conversation(f"<think>{long_reasoning}</think><answer>{index % 7}</answer>")
+        for index in range(1024)
+    ]
+    metadata = [{"ground_truth": "3"} for _ in conversations]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = math_env.step(conversations, metadata)
+
+    expected = [1.0 if index % 7 == 3 else 0.2 for index in range(1024)]
+    assert torch.equal(result.rewards, torch.tensor(expected))
