@@ -43,6 +43,12 @@ ABSTAINED = np.uint64(0)
 """The answer hash of a sample without an answer (a real answer's hash is never 0)."""
 COMPACT_AT = 1_000_000
 """Prompt-answer entries an accumulator holds before it merges them down."""
+EXACT_UNIT_BITS = 1127
+"""Sums of floats are carried as whole multiples of 2**-1127 (a 53-bit mantissa below the
+smallest float), so adding them up is exact in any order and cadence: a resumed run reports
+the same figures as an uninterrupted one."""
+EXACT_TOTALS = ("reward", "generation_length", "prompt_length", "solved_length")
+"""The float sums, with each component's ``<name>:sum``."""
 _GROUP_KEYS = ["source", "prompt", "answer"]
 
 
@@ -91,6 +97,37 @@ def component_columns(columns: pd.Index) -> list[str]:
     return [name for name in columns if str(name).startswith("reward_")]
 
 
+def exact_total(values: np.ndarray) -> int | float:
+    """The exact sum of finite floats in units of 2**-:data:`EXACT_UNIT_BITS`; with an
+    infinite or NaN value, the float sum."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return float(values.sum())
+    mantissas, exponents = np.frexp(values)
+    integers = (mantissas * 2.0**53).astype(np.int64)  # exact: 53-bit mantissas
+    total = 0
+    for exponent in np.unique(exponents).tolist():
+        chosen = integers[exponents == exponent]
+        high, low = chosen >> 26, chosen & ((1 << 26) - 1)  # halves that sum without overflow
+        total += ((int(high.sum()) << 26) + int(low.sum())) << (exponent - 53 + EXACT_UNIT_BITS)
+    return total
+
+
+def total_value(total: int | float) -> float:
+    """An exact total as the float nearest to it (Python divides integers correctly rounded),
+    or an infinity past the largest float."""
+    if isinstance(total, float):
+        return total
+    try:
+        return total / (1 << EXACT_UNIT_BITS)
+    except OverflowError:
+        return math.copysign(math.inf, total)
+
+
+def _is_exact(name: str) -> bool:
+    return name in EXACT_TOTALS or name.endswith(":sum")
+
+
 def _hashes(values: list[str | None]) -> np.ndarray:
     """64-bit hashes of texts; 0 (:data:`ABSTAINED`) for None."""
     hashed = pd.util.hash_array(np.array([v or "" for v in values], dtype=object))
@@ -117,14 +154,28 @@ class MetricPartials:
         return MetricPartials(sums, groups)
 
 
+def _adders(sums: pd.DataFrame) -> dict[str, Any]:
+    """How each column of ``sums`` adds up: exact totals as Python numbers, counts as such."""
+    return {name: (_python_sum if _is_exact(name) else "sum") for name in sums.columns}
+
+
+def _python_sum(values: pd.Series) -> int | float:
+    return sum(values.tolist())
+
+
 def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
-    """``sums`` added up per source; floats with :func:`math.fsum`, so the result does not
-    depend on the order partitions finished in (a resumed run gives the same figures)."""
-    adders = {
-        name: math.fsum if pd.api.types.is_float_dtype(dtype) else "sum"
-        for name, dtype in sums.dtypes.items()
-    }
-    return sums.groupby(level=0).agg(adders)
+    """``sums`` added up per source, exactly: the result does not depend on the order the
+    partitions finished in."""
+    return sums.groupby(level=0).agg(_adders(sums))
+
+
+def _column_totals(sums: pd.DataFrame) -> pd.Series:
+    """``sums`` added up over every source, exactly."""
+    return pd.Series(
+        {name: adder(sums[name]) if callable(adder) else sums[name].sum()
+         for name, adder in _adders(sums).items()},
+        dtype=object,
+    )  # fmt: skip
 
 
 def metric_partials(frame: pd.DataFrame) -> MetricPartials:
@@ -167,7 +218,12 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
         values = number_values(frame, name)
         columns[f"{name}:sum"] = values.fillna(0.0)
         columns[f"{name}:count"] = values.notna().astype(int)
-    sums = pd.DataFrame(columns).groupby("source").sum()
+    rows = pd.DataFrame(columns)
+    by_source = rows.groupby("source")
+    sums = by_source.sum()
+    for name in [name for name in sums.columns if _is_exact(name)]:
+        totals = {label: exact_total(values.to_numpy()) for label, values in by_source[name]}
+        sums[name] = pd.Series(totals, dtype=object).reindex(sums.index)
     together = ~alone
     groups = pd.DataFrame(
         {
@@ -189,18 +245,22 @@ def _answers(frame: pd.DataFrame) -> list[object]:
 
 
 class MetricAccumulator:
-    """Partials gathered as partitions finish, merged down as they grow."""
+    """Partials gathered as partitions finish, merged down as they grow: when the entries added
+    since the last merge outnumber both :data:`COMPACT_AT` and the merged ones, so the merges
+    cost time in proportion to the entries, not to their square."""
 
     def __init__(self) -> None:
         self._parts: list[MetricPartials] = []
-        self._entries = 0
+        self._merged_entries = 0
+        self._pending_entries = 0
 
     def add(self, partials: MetricPartials) -> None:
         self._parts.append(partials)
-        self._entries += len(partials.groups)
-        if self._entries > COMPACT_AT and len(self._parts) > 1:
+        self._pending_entries += len(partials.groups)
+        if self._pending_entries > max(COMPACT_AT, self._merged_entries):
             merged = self.partials()
-            self._parts, self._entries = [merged], len(merged.groups)
+            self._parts, self._merged_entries = [merged], len(merged.groups)
+            self._pending_entries = 0
 
     def partials(self) -> MetricPartials:
         """Every partial added, merged."""
@@ -309,7 +369,8 @@ def _metrics_of(sums: pd.Series, groups: pd.DataFrame) -> dict[str, Any]:
     prompts, positive, most, passes, majorities = _prompt_sums(groups, sums)
 
     def mean(total: str, count: float) -> float | None:
-        return float(sums[total]) / float(count) if count else None
+        value = total_value(sums[total]) if _is_exact(total) else float(sums[total])
+        return value / float(count) if count else None
 
     metrics: dict[str, Any] = {
         "rows": rows,
@@ -341,7 +402,7 @@ def assemble_metrics(partials: MetricPartials) -> dict[str, Any]:
     sums, groups = partials.sums, partials.groups
     if len(groups) == 0:
         groups = pd.DataFrame(columns=[*_GROUP_KEYS, "n", "c", "positive"])
-    metrics = _metrics_of(sums.sum(), groups)
+    metrics = _metrics_of(_column_totals(sums), groups)
     metrics["by_data_source"] = {
         str(source): _metrics_of(sums.loc[source], groups[groups["source"] == source])
         for source in sums.index

@@ -258,9 +258,11 @@ def _score_blocks(
         if progress
         else None
     )
-    futures = client.compute(writes)
+    # Each finished future is dropped once read, so its result leaves the worker's memory.
+    pending = set(client.compute(writes))
     try:
-        for future in as_completed(futures):
+        for future in as_completed(pending):
+            pending.discard(future)
             written, partials = future.result()
             if written.stopped is not None:
                 raise STOPPED_BY[written.stopped.kind](written.stopped.message)
@@ -270,7 +272,7 @@ def _score_blocks(
     finally:
         if line is not None:
             line.close()
-        client.cancel(futures)
+        client.cancel(list(pending))
 
 
 def _write_manifest(job: ScoringJob, plan: InputPlan, finished: bool, seconds: float) -> None:

@@ -1,0 +1,98 @@
+"""Metrics reduced from partials as partitions finish: the same figures whatever the order
+and cadence of the merges, and merges whose work grows with the entries, not their square."""
+
+from __future__ import annotations
+
+import math
+import random
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import metrics
+from pipeline.metrics import MetricAccumulator, MetricPartials, assemble_metrics, metric_partials
+
+
+def scored_partition(first_prompt: int, prompts: int, seed: int) -> pd.DataFrame:
+    """Scored rows of ``prompts`` prompts, 4 samples each, answers voted among a few."""
+    rng = random.Random(seed)
+    rows = []
+    for prompt in range(first_prompt, first_prompt + prompts):
+        source = rng.choice(["math", "choice"])
+        for _ in range(4):
+            answer = rng.choice(["1", "2", "3", None])
+            correct = answer == "1"
+            rows.append(
+                {
+                    "prompt": f"problem {prompt}",
+                    "data_source": source,
+                    "reward": 1.0 if correct else rng.choice([0.0, 0.2, rng.random() / 3]),
+                    "correct": correct,
+                    "extracted_answer": answer,
+                    "error": None,
+                    "error_kind": None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def partials() -> list[MetricPartials]:
+    """The partials of 80 partitions of 5 new prompts each."""
+    return [metric_partials(scored_partition(5 * index, 5, seed=index)) for index in range(80)]
+
+
+def test_merging_as_partitions_finish_gives_the_figures_of_one_merge(monkeypatch, partials):
+    at_once = assemble_metrics(
+        MetricPartials(
+            pd.concat([part.sums for part in partials]),
+            pd.concat([part.groups for part in partials], ignore_index=True),
+        ).merged()
+    )
+    monkeypatch.setattr(metrics, "COMPACT_AT", 30)
+    accumulator = MetricAccumulator()
+    for index in random.Random(7).sample(range(len(partials)), len(partials)):
+        accumulator.add(partials[index])
+
+    assert accumulator.metrics() == at_once
+    assert at_once["num_prompts"] == 400
+    assert at_once["rows"] == 1600
+
+
+def test_float_totals_are_exact_in_any_order():
+    rng = random.Random(3)
+    special = [5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.0, 0.1]
+    values = special + [rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300) for _ in range(3000)]
+    exact = sum(Fraction(value) for value in values)
+    halves = metrics.exact_total(np.array(values[:1500])) + metrics.exact_total(
+        np.array(values[1500:])
+    )
+
+    assert Fraction(metrics.exact_total(np.array(values)), 2**metrics.EXACT_UNIT_BITS) == exact
+    assert halves == metrics.exact_total(np.array(values[::-1]))
+    assert metrics.total_value(halves) == float(exact)
+    assert metrics.exact_total(np.array([1.0, math.inf])) == math.inf
+
+
+@pytest.mark.parametrize("compact_at", [10, 100])
+def test_merges_handle_each_entry_a_bounded_number_of_times(monkeypatch, compact_at, partials):
+    monkeypatch.setattr(metrics, "COMPACT_AT", compact_at)
+    merged_rows = []
+    plain_merged = MetricPartials.merged
+
+    def counted(merging: MetricPartials) -> MetricPartials:
+        merged_rows.append(len(merging.groups))
+        return plain_merged(merging)
+
+    monkeypatch.setattr(MetricPartials, "merged", counted)
+    accumulator = MetricAccumulator()
+    for part in partials:
+        accumulator.add(part)
+    accumulator.metrics()
+
+    entries = sum(len(part.groups) for part in partials)
+    # Every merge at least doubles what is merged, so each entry is merged about log times
+    # at most; merging everything on each add would cost entries * partitions / 2.
+    assert sum(merged_rows) <= 4 * entries
