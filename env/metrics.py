@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from pipeline.estimators import k_values, majority_at_k, mean_pass_at_k, signature, vote_key
+from pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
 from pipeline.metrics import NO_SOURCE
 
 Metrics = dict[str, float | int]
@@ -137,13 +137,8 @@ def _majority_at_ks(
     by_group: dict[int, list[tuple[str | None, bool]]] = {}
     for group, vote, right in zip(groups.tolist(), votes, correct.tolist()):
         by_group.setdefault(group, []).append((vote, right))
-    signatures = [signature(members) for members in by_group.values()]
-    sizes = [len(members) for members in by_group.values()]
-    metrics: Metrics = {}
-    for k in k_values(max(sizes, default=0)):
-        eligible = [sign for sign, size in zip(signatures, sizes) if size >= k]
-        metrics[f"maj@{k}"] = sum(majority_at_k(sign, k) for sign in eligible) / len(eligible)
-    return metrics
+    majorities = mean_majority_at_k(signature(members) for members in by_group.values())
+    return {f"maj@{k}": value for k, value in majorities.items()}
 
 
 def _by_data_source(

@@ -13,6 +13,7 @@ estimate averages over the prompts with at least k samples.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from math import comb
@@ -44,21 +45,34 @@ def k_values(samples_per_prompt: int) -> list[int]:
     return ks
 
 
-def pass_at_k_sums(counts: Iterable[tuple[int, int]]) -> dict[int, tuple[float, int]]:
+def pass_at_k_sums(counts: Iterable[tuple[tuple[int, int], int]]) -> dict[int, tuple[float, int]]:
     """For each k of :func:`k_values` of the largest group: the sum of pass@k over the prompts
-    with at least k samples, and how many prompts that is. ``counts`` holds ``(n, c)`` per
-    prompt; the sums of several batches of prompts add up to those of all of them."""
+    with at least k samples, and how many prompts that is. ``counts`` holds each distinct
+    ``(n, c)`` with the number of prompts that have it; the sums of several batches of prompts
+    add up to those of all of them."""
     counts = list(counts)
     sums: dict[int, tuple[float, int]] = {}
-    for k in k_values(max((n for n, _ in counts), default=0)):
-        eligible = [pass_at_k(n, c, k) for n, c in counts if n >= k]
-        sums[k] = (sum(eligible), len(eligible))
+    for k in k_values(max((n for (n, _), _ in counts), default=0)):
+        eligible = [(n, c, prompts) for (n, c), prompts in counts if n >= k]
+        total = sum(pass_at_k(n, c, k) * prompts for n, c, prompts in eligible)
+        sums[k] = (total, sum(prompts for _, _, prompts in eligible))
     return sums
 
 
 def mean_pass_at_k(counts: Iterable[tuple[int, int]]) -> dict[int, float]:
-    """pass@k for each k of :func:`k_values`, averaged over the prompts with at least k samples."""
-    return {k: total / prompts for k, (total, prompts) in pass_at_k_sums(counts).items()}
+    """pass@k for each k of :func:`k_values`, averaged over the prompts with at least k samples;
+    ``counts`` holds ``(n, c)`` per prompt."""
+    return _means(pass_at_k_sums(sorted(Counter(counts).items())))
+
+
+def mean_majority_at_k(signatures: Iterable[Signature]) -> dict[int, float]:
+    """maj@k for each k of :func:`k_values`, averaged over the prompts with at least k samples;
+    ``signatures`` holds one :func:`signature` per prompt."""
+    return _means(majority_at_k_sums(sorted(Counter(signatures).items())))
+
+
+def _means(sums: dict[int, tuple[float, int]]) -> dict[int, float]:
+    return {k: total / prompts for k, (total, prompts) in sums.items()}
 
 
 def vote_key(answer: object) -> str | None:

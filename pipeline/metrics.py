@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
 
-from pipeline.estimators import Signature, k_values, majority_at_k_sums, pass_at_k, vote_key
+from pipeline.estimators import Signature, majority_at_k_sums, pass_at_k_sums, vote_key
 from pipeline.output import OutputDir
 from rewards.result import ErrorKind
 
@@ -313,11 +313,8 @@ def _prompt_sums(
         totals = by_prompt[["n", "c", "positive"]].sum()
         prompts, positive = len(totals), int((totals["positive"] > 0).sum())
         most = int(totals["n"].max())
-        counts = sorted(Counter(zip(totals["n"].tolist(), totals["c"].tolist())).items())
-        for k in k_values(most):
-            eligible = [(n, c, many) for (n, c), many in counts if n >= k]
-            total = sum(pass_at_k(n, c, k) * many for n, c, many in eligible)
-            passes[k] = (total, sum(many for _, _, many in eligible))
+        counts = Counter(zip(totals["n"].tolist(), totals["c"].tolist()))
+        passes = pass_at_k_sums(sorted(counts.items()))
         majorities = majority_at_k_sums(sorted(Counter(_signatures(groups)).items()))
     if alone:
         most = max(most, 1)
