@@ -150,7 +150,8 @@ def _score(arguments: argparse.Namespace) -> int:
         )
     in_process = arguments.scheduler is None and job.input_bytes() <= SMALL_INPUT_BYTES
     if in_process and config.uses_scoring_processes:
-        children.prestart(arguments.workers or default_workers())  # while the cluster starts
+        # while the cluster starts; the in-process worker's prestart below then finds them
+        children.prestart(arguments.workers or default_workers())
     with _client(arguments, in_process) as client:
         if config.uses_scoring_processes:
             client.run(prestart_scoring_processes, wait=False)
