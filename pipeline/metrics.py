@@ -1,10 +1,11 @@
 """Metrics of scored rollouts, overall and per ``data_source``, from small partials.
 
 Each partition reduces to :class:`MetricPartials`: per source, the sums every row-level metric
-is made from; and per (source, prompt, answer), the sample counts the per-prompt estimators
-need (:mod:`pipeline.estimators`). A run computes them while it scores each partition, so the
-metrics need no second pass over the dataset; ``rollscore metrics`` and a resumed run read the
-metric columns of written parts instead. Partials merge by adding up; only they reach the client.
+is made from, and the sample counts of each (prompt, answer) that the per-prompt estimators
+need (:mod:`pipeline.answer_tallies`, :mod:`pipeline.estimators`). A run computes them while
+it scores each partition, so the metrics need no second pass over the dataset; ``rollscore
+metrics`` and a resumed run read the metric columns of written parts instead. Partials merge
+by adding up; only they reach the client.
 
 The seed's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
 ``fraction_of_samples_properly_ended``, ``num_problems_in_batch``, mean ``generation_lengths``
@@ -18,7 +19,6 @@ hashes of their text.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
 
-from pipeline.estimators import Signature, majority_at_k_sums, pass_at_k_sums, vote_key
+from pipeline.answer_tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
+from pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
 from pipeline.output import OutputDir
 from rewards.result import ErrorKind
 
@@ -39,8 +40,6 @@ METRIC_COLUMNS = (
     "is_end", "generation_length", "prompt_length",
 )  # fmt: skip
 """The columns the metrics read (plus every ``reward_<name>``): never the long texts."""
-ABSTAINED = np.uint64(0)
-"""The answer hash of a sample without an answer (a real answer's hash is never 0)."""
 COMPACT_AT = 1_000_000
 """Prompt-answer entries an accumulator holds before it merges them down."""
 EXACT_UNIT_BITS = 1127
@@ -49,7 +48,6 @@ smallest float), so adding them up is exact in any order and cadence: a resumed 
 the same figures as an uninterrupted one."""
 EXACT_TOTALS = ("reward", "generation_length", "prompt_length", "solved_length")
 """The float sums, with each component's ``<name>:sum``."""
-_GROUP_KEYS = ["source", "prompt", "answer"]
 
 
 def text_values(values: pd.Series) -> pd.Series:
@@ -141,17 +139,30 @@ class MetricPartials:
 
     sums: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Per source (the index): row-level sums, and those of rows without a prompt."""
-    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Per (source, prompt hash, answer hash): samples ``n``, correct and ended ``c``, with a
-    masked reward above 0 ``positive``."""
+    answers: dict[str, AnswerTallies] = field(default_factory=dict)
+    """Per source: the sample counts of each (prompt, answer) of rows with a prompt."""
+
+    def entries(self) -> int:
+        """The (prompt, answer) entries held, over every source."""
+        return sum(len(tallies) for tallies in self.answers.values())
 
     def merged(self) -> MetricPartials:
-        """The same partials with each source and each prompt's answer in one row."""
+        """The same partials with each source and each prompt's answer in one entry."""
         sums = _exact_sums(self.sums) if len(self.sums) else self.sums
-        groups = self.groups
-        if len(groups):
-            groups = groups.groupby(_GROUP_KEYS, sort=False, as_index=False).sum()
-        return MetricPartials(sums, groups)
+        return MetricPartials(sums, {s: t.merged() for s, t in sorted(self.answers.items())})
+
+    @staticmethod
+    def joined(parts: list[MetricPartials]) -> MetricPartials:
+        """The partials of the rows of all ``parts``, merged."""
+        sums = [part.sums for part in parts if len(part.sums)]
+        sources = sorted({source for part in parts for source in part.answers})
+        answers = {
+            source: AnswerTallies.joined(
+                part.answers.get(source, AnswerTallies()) for part in parts
+            )
+            for source in sources
+        }
+        return MetricPartials(pd.concat(sums) if sums else pd.DataFrame(), answers).merged()
 
 
 def _adders(sums: pd.DataFrame) -> dict[str, Any]:
@@ -224,18 +235,31 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
     for name in [name for name in sums.columns if _is_exact(name)]:
         totals = {label: exact_total(values.to_numpy()) for label, values in by_source[name]}
         sums[name] = pd.Series(totals, dtype=object).reindex(sums.index)
-    together = ~alone
-    groups = pd.DataFrame(
-        {
-            "source": source[together].astype(object),
-            "prompt": _hashes(prompt[together].tolist()) if prompt is not None else [],
-            "answer": _hashes([key for key, keep in zip(votes, together) if keep]),
-            "n": 1,
-            "c": correct[together].astype(int),
-            "positive": positive[together].astype(int),
-        }
-    )
-    return MetricPartials(sums, groups).merged()
+    return MetricPartials(sums, _answer_tallies(source, prompt, votes, correct, positive)).merged()
+
+
+def _answer_tallies(
+    source: pd.Series,
+    prompt: pd.Series | None,
+    votes: list[str | None],
+    correct: pd.Series,
+    positive: pd.Series,
+) -> dict[str, AnswerTallies]:
+    """Per source, the (prompt, answer) counts of the rows that have a prompt."""
+    if prompt is None:
+        return {}
+    together = prompt.notna().to_numpy()
+    prompts = _hashes(prompt[together].tolist())
+    answers = _hashes([key for key, keep in zip(votes, together) if keep])
+    sources = source[together].to_numpy()
+    correct, positive = correct.to_numpy()[together], positive.to_numpy()[together]
+    tallies = {}
+    for label in sorted(set(sources.tolist())):
+        chosen = sources == label
+        tallies[label] = AnswerTallies.of_samples(
+            prompts[chosen], answers[chosen], correct[chosen], positive[chosen]
+        )
+    return tallies
 
 
 def _answers(frame: pd.DataFrame) -> list[object]:
@@ -256,20 +280,15 @@ class MetricAccumulator:
 
     def add(self, partials: MetricPartials) -> None:
         self._parts.append(partials)
-        self._pending_entries += len(partials.groups)
+        self._pending_entries += partials.entries()
         if self._pending_entries > max(COMPACT_AT, self._merged_entries):
             merged = self.partials()
-            self._parts, self._merged_entries = [merged], len(merged.groups)
+            self._parts, self._merged_entries = [merged], merged.entries()
             self._pending_entries = 0
 
     def partials(self) -> MetricPartials:
         """Every partial added, merged."""
-        sums = [part.sums for part in self._parts if len(part.sums)]
-        groups = [part.groups for part in self._parts if len(part.groups)]
-        return MetricPartials(
-            pd.concat(sums) if sums else pd.DataFrame(),
-            pd.concat(groups, ignore_index=True) if groups else pd.DataFrame(),
-        ).merged()
+        return MetricPartials.joined(self._parts)
 
     def add_written(self, part_urls: list[str], client: Client) -> None:
         """Add the partials of written parts, each read on ``client``'s cluster."""
@@ -300,22 +319,14 @@ def dataset_metrics(outdir: str, client: Client | None = None) -> dict[str, Any]
 
 
 def _prompt_sums(
-    groups: pd.DataFrame, sums: pd.Series
+    tallies: PromptTallies, sums: pd.Series
 ) -> tuple[int, int, int, dict[int, tuple[float, int]], dict[int, tuple[float, int]]]:
     """Prompts, prompts with a rewarded sample, most samples of one prompt, and the pass@k and
     maj@k sums of a source's (or all) prompts, those without a prompt column included."""
     alone = int(sums.get("alone", 0))
-    passes: dict[int, tuple[float, int]] = {}
-    majorities: dict[int, tuple[float, int]] = {}
-    prompts = positive = most = 0
-    if len(groups):
-        by_prompt = groups.groupby(["source", "prompt"], sort=False)
-        totals = by_prompt[["n", "c", "positive"]].sum()
-        prompts, positive = len(totals), int((totals["positive"] > 0).sum())
-        most = int(totals["n"].max())
-        counts = Counter(zip(totals["n"].tolist(), totals["c"].tolist()))
-        passes = pass_at_k_sums(sorted(counts.items()))
-        majorities = majority_at_k_sums(sorted(Counter(_signatures(groups)).items()))
+    passes = pass_at_k_sums(sorted(tallies.counts.items()))
+    majorities = majority_at_k_sums(sorted(tallies.signatures.items()))
+    most = tallies.most
     if alone:
         most = max(most, 1)
         one_pass, one_prompts = passes.get(1, (0.0, 0))
@@ -326,44 +337,18 @@ def _prompt_sums(
             majority_prompts + alone,
         )
     return (
-        prompts + alone,
-        positive + int(sums.get("alone_positive", 0)),
+        tallies.prompts + alone,
+        tallies.positive + int(sums.get("alone_positive", 0)),
         most,
         passes,
         majorities,
     )
 
 
-def _signatures(groups: pd.DataFrame) -> list[Signature]:
-    """Each prompt's vote signature, from its answers' rows of merged ``groups``."""
-    ordered = groups.sort_values(["source", "prompt"], kind="stable")
-    signatures: list[Signature] = []
-    current, abstained, votes = None, 0, []
-    rows = zip(
-        ordered["source"].tolist(),
-        ordered["prompt"].tolist(),
-        ordered["answer"].tolist(),
-        ordered["n"].tolist(),
-        ordered["c"].tolist(),
-    )
-    for source, prompt, answer, n, c in rows:
-        if (source, prompt) != current:
-            if current is not None:
-                signatures.append((abstained, tuple(sorted(votes))))
-            current, abstained, votes = (source, prompt), 0, []
-        if answer == ABSTAINED:
-            abstained += n
-        else:
-            votes.append((n, c > 0))
-    if current is not None:
-        signatures.append((abstained, tuple(sorted(votes))))
-    return signatures
-
-
-def _metrics_of(sums: pd.Series, groups: pd.DataFrame) -> dict[str, Any]:
+def _metrics_of(sums: pd.Series, tallies: PromptTallies) -> dict[str, Any]:
     """The metrics of one source (or of all)."""
     rows = int(sums["rows"])
-    prompts, positive, most, passes, majorities = _prompt_sums(groups, sums)
+    prompts, positive, most, passes, majorities = _prompt_sums(tallies, sums)
 
     def mean(total: str, count: float) -> float | None:
         value = total_value(sums[total]) if _is_exact(total) else float(sums[total])
@@ -395,13 +380,15 @@ def _metrics_of(sums: pd.Series, groups: pd.DataFrame) -> dict[str, Any]:
 
 
 def assemble_metrics(partials: MetricPartials) -> dict[str, Any]:
-    """The metrics document from merged partials: overall, then each source."""
-    sums, groups = partials.sums, partials.groups
-    if len(groups) == 0:
-        groups = pd.DataFrame(columns=[*_GROUP_KEYS, "n", "c", "positive"])
-    metrics = _metrics_of(_column_totals(sums), groups)
-    metrics["by_data_source"] = {
-        str(source): _metrics_of(sums.loc[source], groups[groups["source"] == source])
+    """The metrics document from merged partials: overall, then each source. Prompts are told
+    apart within a source, so the overall prompt figures are the sum of the sources'."""
+    sums = partials.sums
+    by_source = {
+        source: prompt_tallies(partials.answers.get(source, AnswerTallies()))
         for source in sums.index
+    }
+    metrics = _metrics_of(_column_totals(sums), sum(by_source.values(), PromptTallies()))
+    metrics["by_data_source"] = {
+        str(source): _metrics_of(sums.loc[source], by_source[source]) for source in sums.index
     }
     return metrics

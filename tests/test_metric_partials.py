@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import metrics
+from pipeline import answer_tallies, metrics
+from pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
 from pipeline.metrics import MetricAccumulator, MetricPartials, assemble_metrics, metric_partials
 
 
@@ -45,12 +46,7 @@ def partials() -> list[MetricPartials]:
 
 
 def test_merging_as_partitions_finish_gives_the_figures_of_one_merge(monkeypatch, partials):
-    at_once = assemble_metrics(
-        MetricPartials(
-            pd.concat([part.sums for part in partials]),
-            pd.concat([part.groups for part in partials], ignore_index=True),
-        ).merged()
-    )
+    at_once = assemble_metrics(MetricPartials.joined(partials))
     monkeypatch.setattr(metrics, "COMPACT_AT", 30)
     accumulator = MetricAccumulator()
     for index in random.Random(7).sample(range(len(partials)), len(partials)):
@@ -59,6 +55,46 @@ def test_merging_as_partitions_finish_gives_the_figures_of_one_merge(monkeypatch
     assert accumulator.metrics() == at_once
     assert at_once["num_prompts"] == 400
     assert at_once["rows"] == 1600
+
+
+def by_hand(rows: pd.DataFrame) -> dict[str, object]:
+    """Prompts, pass@k and maj@k of scored rows, prompt by prompt with the estimators (a
+    prompt is told apart within its source)."""
+    prompts = rows.groupby(["data_source", "prompt"], sort=False)
+    counts = [(len(group), int(group["correct"].sum())) for _, group in prompts]
+    signatures = [
+        signature(zip(map(vote_key, group["extracted_answer"]), group["correct"]))
+        for _, group in prompts
+    ]
+    return {
+        "num_prompts": len(counts),
+        "pass@k": {str(k): value for k, value in mean_pass_at_k(counts).items()},
+        "maj@k": {str(k): value for k, value in mean_majority_at_k(signatures).items()},
+    }
+
+
+def test_prompt_figures_equal_the_estimators_applied_prompt_by_prompt(monkeypatch):
+    rng = random.Random(11)
+    # prompts of 1 to 9 samples, cut across partitions at random; a few prompts in two sources
+    rows = pd.concat(
+        [scored_partition(index, 1, seed=index).head(rng.randint(1, 4)) for index in range(600)]
+        * 3,
+        ignore_index=True,
+    ).sample(frac=1.0, random_state=5)
+    rows.loc[rows.index[:40], "data_source"] = "other"
+    monkeypatch.setattr(answer_tallies, "PROMPTS_AT_ONCE", 7)
+    monkeypatch.setattr(metrics, "COMPACT_AT", 50)
+    accumulator = MetricAccumulator()
+    for start in range(0, len(rows), 97):
+        accumulator.add(metric_partials(rows.iloc[start : start + 97]))
+    figures = accumulator.metrics()
+
+    for source, expected in [(None, by_hand(rows))] + [
+        (name, by_hand(group)) for name, group in rows.groupby("data_source")
+    ]:
+        got = figures if source is None else figures["by_data_source"][source]
+        assert {name: got[name] for name in expected} == expected
+    assert figures["num_prompts"] > 600  # prompts with rows in two sources count in each
 
 
 def test_float_totals_are_exact_in_any_order():
@@ -83,7 +119,7 @@ def test_merges_handle_each_entry_a_bounded_number_of_times(monkeypatch, compact
     plain_merged = MetricPartials.merged
 
     def counted(merging: MetricPartials) -> MetricPartials:
-        merged_rows.append(len(merging.groups))
+        merged_rows.append(merging.entries())
         return plain_merged(merging)
 
     monkeypatch.setattr(MetricPartials, "merged", counted)
@@ -92,7 +128,7 @@ def test_merges_handle_each_entry_a_bounded_number_of_times(monkeypatch, compact
         accumulator.add(part)
     accumulator.metrics()
 
-    entries = sum(len(part.groups) for part in partials)
+    entries = sum(part.entries() for part in partials)
     # Every merge at least doubles what is merged, so each entry is merged about log times
     # at most; merging everything on each add would cost entries * partitions / 2.
     assert sum(merged_rows) <= 4 * entries
