@@ -44,6 +44,9 @@ STARTUP_GRACE = 5.0
 """Seconds a child that closed its pipes before it was ready may take to exit."""
 TIMEOUT_MEMORY = 60.0
 """Seconds a timeout verdict is remembered: repeats within a batch are not tried again."""
+MEMO_ENTRY_BYTES = 600
+"""What one remembered verdict costs beside its texts (request, reply and LRU entry, measured):
+the memo's budget is charged this plus the texts' length, so it bounds real memory."""
 FAILURE_KINDS = {
     "timeout": ErrorKind.TIMEOUT,
     "exception": ErrorKind.REWARD_EXCEPTION,
@@ -171,12 +174,12 @@ class _Child:
 class ScoringChildren:
     """The scoring children shared by every thread of this process, plus math-verify's memo."""
 
-    def __init__(self, memo_entries: int = 200_000, memo_chars: int = 64_000_000) -> None:
+    def __init__(self, memo_entries: int = 100_000, memo_bytes: int = 48_000_000) -> None:
         self._idle: list[_Child] = []
         self._running: set[_Child] = set()
         self._lock = threading.Lock()
         self._memo: BoundedCache[tuple[Reply, float]] = BoundedCache(
-            memo_entries, memo_chars, size_of=_request_chars
+            memo_entries, memo_bytes, size_of=_memo_bytes
         )
 
     def verify(
@@ -297,8 +300,9 @@ def _problem(status: str, message: str) -> Problem:
     return Problem(FAILURE_KINDS[status], message)
 
 
-def _request_chars(request: VerifyRequest) -> int:
-    return sum(map(len, request.golds)) + sum(map(len, request.predictions))
+def _memo_bytes(request: VerifyRequest) -> int:
+    """About the memory a remembered verdict of ``request`` holds."""
+    return MEMO_ENTRY_BYTES + sum(map(len, request.golds)) + sum(map(len, request.predictions))
 
 
 children = ScoringChildren()
