@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.partition import score_partition, stopping_problem
+from pipeline.partition import partition_scores, stopping_problem
 from rewards import ScoringConfig, VerifierUnavailable
 
 STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
-"""The kernel's output columns a step uses; only these travel back from the workers (with the
-``reward_<name>`` columns when a caller asks for them)."""
+"""The kernel's output columns a step uses (with the ``reward_<name>`` columns when a caller
+asks for them)."""
 
 
 LARGE_GRAPH = "1 TiB"
@@ -54,7 +54,8 @@ def score_frame(
     columns: Sequence[str],
 ) -> pd.DataFrame:
     """The ``columns`` of the kernel's scores of a non-empty ``frame``, in row order, computed
-    on ``client``'s cluster in ``partitions`` partitions; ``meta`` is the kernel's exact output."""
+    on ``client``'s cluster in ``partitions`` partitions; ``meta`` is the exact empty output of
+    :func:`~pipeline.partition.partition_scores`, whose score columns alone travel back."""
     # The kernel gets the values as given: no conversion of strings to Arrow on the way.
     with dask.config.set({"dataframe.convert-string": False}):
         rollouts = dd.from_map(
@@ -63,13 +64,13 @@ def score_frame(
             meta=frame.iloc[:0],
             label="step-input",
         )
-    scored = rollouts.map_partitions(score_partition, config, meta=meta, token="score-step")
+    scored = rollouts.map_partitions(partition_scores, config, meta=meta, token="score-step")
     # One future per partition, gathered straight from the workers: computing the collection
     # itself would add a task that first concatenates them on one worker. The graph carries
     # the batch on purpose (see above): Dask's warning about a large graph does not apply.
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": LARGE_GRAPH}):
-        futures = client.compute(scored[list(columns)].to_delayed())
-    scores = pd.concat(client.gather(futures))
+        futures = client.compute(scored.to_delayed())
+    scores = pd.concat(client.gather(futures))[list(columns)]
     stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
     if stopped is not None:
         raise VerifierUnavailable(stopped.message)

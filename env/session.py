@@ -15,7 +15,7 @@ from distributed import Client
 
 from env.scoring import STEP_COLUMNS, score_frame
 from pipeline.cluster import local_cluster, worker_count
-from pipeline.partition import scored_meta
+from pipeline.partition import partition_scores
 from rewards import ScoringConfig, load_config
 from rewards.math_answers import math_verify_func
 
@@ -35,7 +35,7 @@ class ScoringSession:
     def __init__(self, config: object, client: Client | None = None) -> None:
         self.config: ScoringConfig = load_config(config)
         self._owned = ExitStack()
-        self._metas: dict[tuple[str, ...], pd.DataFrame] = {}
+        self._meta = partition_scores(pd.DataFrame(), self.config)
         try:
             if client is None:
                 cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
@@ -54,14 +54,10 @@ class ScoringSession:
         """The kernel's step columns for each row of ``frame``, in row order, and its
         ``reward_<name>`` columns too when ``components``; an empty frame never reaches the
         cluster."""
-        columns = tuple(frame.columns)
-        if columns not in self._metas:
-            self._metas[columns] = scored_meta(frame.iloc[:0], self.config)
-        meta = self._metas[columns]
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
-            return meta[wanted]
-        return score_frame(self.client, frame, self.config, self.partitions, meta, wanted)
+            return self._meta[wanted]
+        return score_frame(self.client, frame, self.config, self.partitions, self._meta, wanted)
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client

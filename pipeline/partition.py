@@ -26,7 +26,6 @@ READ_ERROR_KIND = "__read_error_kind"
 TEXT = pd.ArrowDtype(pa.string())
 FLOAT = pd.ArrowDtype(pa.float64())
 BOOL = pd.ArrowDtype(pa.bool_())
-SCORE_COLUMNS = ("reward", "correct", "extracted_answer", "error", "error_kind")
 
 
 def _is_missing(value: object) -> bool:
@@ -57,6 +56,15 @@ def responses_of(frame: pd.DataFrame) -> tuple[list[object], list[str | None]]:
 
 def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Score every row of ``frame``; bad rows score 0.0 with their ``error`` set."""
+    scores = partition_scores(frame, config)
+    scored = frame.drop(columns=[READ_ERROR, READ_ERROR_KIND, *scores.columns], errors="ignore")
+    return scored.assign(**{name: scores[name] for name in scores.columns})
+
+
+def partition_scores(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    """The score columns alone of :func:`score_partition` (``reward``, ``correct``, each
+    ``reward_<name>``, ``extracted_answer``, ``error``, ``error_kind``), on ``frame``'s index:
+    what a training step needs back, without a copy of its input."""
     responses, log_errors = responses_of(frame)
     errors = _column(frame, READ_ERROR)
     kinds = _column(frame, READ_ERROR_KIND)
@@ -73,10 +81,7 @@ def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     for index, error in enumerate(errors):
         if error is not None:
             scores.error[index], scores.error_kind[index] = error, kinds[index]
-    scored = frame.drop(
-        columns=[READ_ERROR, READ_ERROR_KIND, *SCORE_COLUMNS, *scores.components], errors="ignore"
-    )
-    new_columns = {
+    columns = {
         "reward": pd.array(scores.reward, dtype=FLOAT),
         "correct": pd.array(scores.correct, dtype=BOOL),
         **{column: pd.array(values, dtype=FLOAT) for column, values in scores.components.items()},
@@ -84,9 +89,7 @@ def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         "error": pd.array(scores.error, dtype=TEXT),
         "error_kind": pd.array(scores.error_kind, dtype=TEXT),
     }
-    return scored.assign(
-        **{name: pd.Series(values, index=frame.index) for name, values in new_columns.items()}
-    )
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def _unscored(rows: int, config: ScoringConfig, message: str) -> BatchScores:
