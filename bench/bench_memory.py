@@ -31,22 +31,32 @@ from bench.corpus import rollout_rows, write_corpus
 from bench.plain_scoring import CONFIG, plain_reward
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and all its descendants."""
-    total = 0
+def tree_rss(process: psutil.Process) -> dict[str, int]:
+    """Resident bytes of a process and all its descendants, by role: the command itself (with
+    its scheduler), its workers, and their scoring processes."""
+    roles = {"command": 0, "workers": 0, "scoring processes": 0}
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += member.memory_info().rss
-    return total
+            rss = member.memory_info().rss
+            if member.pid == process.pid:
+                roles["command"] += rss
+            elif "rewards.scoring_child" in member.cmdline():
+                roles["scoring processes"] += rss
+            else:
+                roles["workers"] += rss
+    return roles
 
 
-def watch(run: subprocess.Popen, manifest: Path) -> tuple[int, float | None]:
-    """The peak resident memory of the run's process tree, and the seconds until ``manifest``
-    appeared (None if it never did)."""
+def watch(run: subprocess.Popen, manifest: Path) -> tuple[dict[str, int], float | None]:
+    """The resident memory of the run's process tree, by role, when its sum peaked, and the
+    seconds until ``manifest`` appeared (None if it never did)."""
     started, watched = time.perf_counter(), psutil.Process(run.pid)
-    peak, planned = 0, None
+    peak: dict[str, int] = {}
+    planned = None
     while run.poll() is None:
-        peak = max(peak, tree_rss(watched))
+        roles = tree_rss(watched)
+        if sum(roles.values()) > sum(peak.values()):
+            peak = roles
         if planned is None and manifest.exists():
             planned = time.perf_counter() - started
         time.sleep(0.5)
@@ -102,7 +112,10 @@ def main() -> int:
     print(f"{rows:,} rows ({args.format}) in {partitions:,} partitions, {args.workers} workers")
     print(f"run: {seconds:.0f} s, {rows / seconds:,.0f} rows/s, exit {run.returncode}")
     print(f"planned (run.json written) {planned or float('nan'):.1f} s after the command started")
-    print(f"peak resident memory of the process tree: {peak / 2**30:.2f} GiB")
+    print(f"peak resident memory of the process tree: {sum(peak.values()) / 2**30:.2f} GiB")
+    print(
+        "  at the peak: " + ", ".join(f"{role} {rss / 2**30:.2f} GiB" for role, rss in peak.items())
+    )
     print(f"rewards of {checked:,} sampled rows against the plain loop: {mismatched} differ")
     return 1 if run.returncode or mismatched else 0
 
