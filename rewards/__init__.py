@@ -16,37 +16,41 @@ Dask, no torch.
 - :mod:`rewards.errors`: the errors a user can meet.
 """
 
-from rewards.batch import BatchScores, score_batch
-from rewards.bbox import bbox_giou_reward
-from rewards.combine import combine_reward_functions
-from rewards.config import ScoringConfig, load_config
-from rewards.errors import ConfigError, VerifierUnavailable
-from rewards.exact import (
-    exact_answer_alphanumeric_reward,
-    exact_answer_alphanumeric_with_fallback_reward,
-)
-from rewards.format import format_reward
-from rewards.math_answers import boxed, geo3k_reward, math_expression_reward, math_verify_func
-from rewards.result import ErrorKind, RewardResult
-from rewards.scoring_children import sample_time_limit
+from importlib import import_module
 
-__all__ = [
-    "BatchScores",
-    "ConfigError",
-    "ErrorKind",
-    "RewardResult",
-    "ScoringConfig",
-    "VerifierUnavailable",
-    "bbox_giou_reward",
-    "boxed",
-    "combine_reward_functions",
-    "exact_answer_alphanumeric_reward",
-    "exact_answer_alphanumeric_with_fallback_reward",
-    "format_reward",
-    "geo3k_reward",
-    "load_config",
-    "math_expression_reward",
-    "math_verify_func",
-    "sample_time_limit",
-    "score_batch",
-]
+_HOMES = {
+    "BatchScores": "rewards.batch",
+    "score_batch": "rewards.batch",
+    "bbox_giou_reward": "rewards.bbox",
+    "combine_reward_functions": "rewards.combine",
+    "ScoringConfig": "rewards.config",
+    "load_config": "rewards.config",
+    "ConfigError": "rewards.errors",
+    "VerifierUnavailable": "rewards.errors",
+    "exact_answer_alphanumeric_reward": "rewards.exact",
+    "exact_answer_alphanumeric_with_fallback_reward": "rewards.exact",
+    "format_reward": "rewards.format",
+    "boxed": "rewards.math_answers",
+    "geo3k_reward": "rewards.math_answers",
+    "math_expression_reward": "rewards.math_answers",
+    "math_verify_func": "rewards.math_answers",
+    "ErrorKind": "rewards.result",
+    "RewardResult": "rewards.result",
+    "sample_time_limit": "rewards.scoring_children",
+}
+"""Where each name of the package lives. Names load on first use, so a scoring process, which
+imports a few light modules of this package, does not import NumPy and YAML with the rest."""
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'rewards' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

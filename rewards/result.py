@@ -8,11 +8,10 @@ wrappers returning ``result.pair``. A user's function returns the pair, checked 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from numbers import Real
-
-import numpy as np
 
 
 class ErrorKind(str, Enum):
@@ -72,13 +71,20 @@ def checked_pair(value: object) -> tuple[float, bool | None]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise BadReward(f"returned {_shown(value)}, not a (reward, correct) pair")
     reward, correct = value
-    if isinstance(reward, (bool, np.bool_)) or not isinstance(reward, Real):
+    if _is_bool(reward) or not isinstance(reward, Real):
         raise BadReward(f"returned reward {_shown(reward)}, not a number")
     if not math.isfinite(reward):
         raise BadReward(f"returned reward {reward!r}, not a finite number")
-    if correct is not None and not isinstance(correct, (bool, np.bool_)):
+    if correct is not None and not _is_bool(correct):
         raise BadReward(f"returned correct {_shown(correct)}, not True, False or None")
     return float(reward), None if correct is None else bool(correct)
+
+
+def _is_bool(value: object) -> bool:
+    """A Python or NumPy boolean. A NumPy value means NumPy is loaded already, so a scoring
+    process that never meets one never imports it."""
+    numpy = sys.modules.get("numpy")
+    return isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_))
 
 
 def _shown(value: object) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -245,3 +247,14 @@ def test_a_timeout_is_remembered_briefly_not_for_the_life_of_the_process(only_ch
     again = score_batch(CONFIG, ["5"], [tagged("8^{8^{8^{8^{8}}}}")])
     assert first.error_kind == again.error_kind == ["timeout"]
     assert children.idle_child_pids() != after_first  # asked again, on fresh children
+
+
+def test_a_scoring_process_imports_math_verify_and_not_the_rest_of_the_package():
+    # each child pays for its imports on start-up; NumPy and the config reader are not its
+    child_imports = "import sys, rewards.scoring_child, math_verify; print(*sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", child_imports], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert "math_verify" in loaded
+    assert not {"numpy", "yaml", "rewards.batch", "rewards.config"} & set(loaded)

@@ -30,9 +30,12 @@ SHAPES = textwrap.dedent(
     '''
     """Rewards that return every wrong shape, keyed by the response."""
 
+    import numpy
+
 
     def shaped(ground_truth, response):
         return {
+            "numpy_bool": (numpy.bool_(True), True),
             "nan": (float("nan"), True),
             "inf": (float("inf"), None),
             "text": ("1.0", True),
@@ -43,6 +46,7 @@ SHAPES = textwrap.dedent(
             "flag": (1.0, "yes"),
             "fine": (0.5, True),
             "list": [0.25, None],
+            "numpy": (numpy.float32(0.5), numpy.bool_(True)),
         }[response]
     '''
 )
@@ -58,13 +62,16 @@ def test_a_reward_that_is_not_a_number_costs_its_row_as_bad_reward(module_dir):
             ]
         }
     )
-    responses = ["nan", "inf", "text", "single", "triple", "bare", "bool", "flag", "fine", "list"]
+    responses = [
+        "nan", "inf", "text", "single", "triple", "bare", "bool", "flag", "numpy_bool",
+        "fine", "list", "numpy",
+    ]  # fmt: skip
 
     scores = score_batch(config, ["x"] * len(responses), responses)
 
-    assert scores.reward == [0.0] * 8 + [0.25, 0.125]
-    assert scores.correct == [False] * 8 + [True, True]
-    assert scores.error_kind == ["bad_reward"] * 8 + [None, None]
+    assert scores.reward == [0.0] * 9 + [0.25, 0.125, 0.25]
+    assert scores.correct == [False] * 9 + [True, True, True]
+    assert scores.error_kind == ["bad_reward"] * 9 + [None, None, None]
     name = "shaped_rewards:shaped"
     assert scores.error == [
         f"{name} returned reward nan, not a finite number",
@@ -75,12 +82,14 @@ def test_a_reward_that_is_not_a_number_costs_its_row_as_bad_reward(module_dir):
         f"{name} returned 1.0, not a (reward, correct) pair",
         f"{name} returned reward True, not a number",
         f"{name} returned correct 'yes', not True, False or None",
+        f"{name} returned reward np.True_, not a number",
+        None,
         None,
         None,
     ]
     shaped = scores.components["reward_shaped"]
-    assert all(math.isnan(value) for value in shaped[:8]) and shaped[8:] == [0.5, 0.25]
-    assert scores.components["reward_format"] == [0.0] * 10  # the other reward kept its value
+    assert all(math.isnan(value) for value in shaped[:9]) and shaped[9:] == [0.5, 0.25, 0.5]
+    assert scores.components["reward_format"] == [0.0] * 12  # the other reward kept its value
 
 
 HOSTILE = textwrap.dedent(
