@@ -64,8 +64,6 @@ class AnswerTallies:
         order = np.lexsort((self.answer, self.prompt))
         prompt, answer = self.prompt[order], self.answer[order]
         starts = _run_starts(prompt, answer)
-        if len(starts) == len(order):
-            return AnswerTallies(prompt, answer, self.tallies[order])
         tallies = np.add.reduceat(self.tallies[order], starts, axis=0, dtype=np.uint32)
         return AnswerTallies(prompt[starts], answer[starts], tallies)
 

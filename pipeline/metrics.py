@@ -235,7 +235,8 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
     for name in [name for name in sums.columns if _is_exact(name)]:
         totals = {label: exact_total(values.to_numpy()) for label, values in by_source[name]}
         sums[name] = pd.Series(totals, dtype=object).reindex(sums.index)
-    return MetricPartials(sums, _answer_tallies(source, prompt, votes, correct, positive)).merged()
+    # already merged: one row per source, and one entry per (prompt, answer) of each
+    return MetricPartials(sums, _answer_tallies(source, prompt, votes, correct, positive))
 
 
 def _answer_tallies(
@@ -245,7 +246,8 @@ def _answer_tallies(
     correct: pd.Series,
     positive: pd.Series,
 ) -> dict[str, AnswerTallies]:
-    """Per source, the (prompt, answer) counts of the rows that have a prompt."""
+    """Per source in sorted order, the merged (prompt, answer) counts of the rows that have a
+    prompt."""
     if prompt is None:
         return {}
     together = prompt.notna().to_numpy()
