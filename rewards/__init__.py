@@ -12,7 +12,8 @@ Dask, no torch.
   partition; :mod:`rewards.result` is what one reward says of one response, explicitly.
 - :mod:`rewards.scoring_children` runs math-verify and users' functions in child processes
   (:mod:`rewards.scoring_child`), right in any thread and bounded in time and memory; LaTeX
-  is parsed there in two stages (:mod:`rewards.two_stage_parsing`).
+  is parsed there in two stages (:mod:`rewards.two_stage_parsing`), and sympy's parser reuses
+  its namespace (:mod:`rewards.sympy_namespace`).
 - :mod:`rewards.errors`: the errors a user can meet.
 """
 

@@ -10,7 +10,7 @@ overflowed Python's stack, latex2sympy's parser parses it again from scratch, fr
 stack depth as without us. Every input thus ends with LL's tree or LL's exception.
 
 Installed by the scoring child when it starts, and only on the library versions
-``tests/test_two_stage_parsing.py`` found no difference on.
+``tests/test_faster_parsing.py`` found no difference on.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""What math-verify makes of some answers, plain or with two-stage parsing; run in a fresh
-process by ``tests/test_two_stage_parsing.py``, which compares the two:
+"""What math-verify makes of some answers, plain or with the scoring child's faster parsing
+(:data:`rewards.scoring_child.FASTER_PARSING`); run in a fresh process by
+``tests/test_faster_parsing.py``, which compares the two:
 
-    PYTHONPATH=. python tests/parse_outcomes.py plain|two-stage < INPUT.json
+    PYTHONPATH=. python tests/parse_outcomes.py plain|scoring-child < INPUT.json
 
 INPUT is ``{"texts": [...], "pairs": [[gold index, prediction index], ...]}``. Writes JSON to
 stdout: the library versions; per text, math-verify's ``parse`` under the scoring child's gold
@@ -20,8 +21,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from rewards import two_stage_parsing
-from rewards.scoring_child import _gold_targets, _prediction_targets
+from rewards.scoring_child import FASTER_PARSING, _gold_targets, _prediction_targets
 
 CALL_SECONDS = 30
 """Far above any normal call: an alarm this late only ends a runaway sympy computation."""
@@ -88,7 +88,10 @@ def main(mode: str) -> None:
     from math_verify import parse, verify
 
     inputs = json.load(sys.stdin)
-    installed = mode == "two-stage" and two_stage_parsing.install()
+    installed = {
+        speed_up.__name__: mode == "scoring-child" and speed_up.install()
+        for speed_up in FASTER_PARSING
+    }
     signal.signal(signal.SIGALRM, _time_out)
     calls: list = []
     _record_latex2sympy_calls(calls)

@@ -1,4 +1,5 @@
-"""Two-stage (SLL, then LL) LaTeX parsing gives exactly what plain math-verify gives."""
+"""The scoring child's faster parsing (two-stage SLL-then-LL LaTeX parsing, sympy's namespace
+built once) gives exactly what plain math-verify gives."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from adversarial_latex import GOLDS, adversarial_answers, deep_answers
 
-from rewards import two_stage_parsing
+from rewards import sympy_namespace, two_stage_parsing
 from rewards.math_answers import boxed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +133,92 @@ def test_install_changes_nothing_on_unverified_versions(
     assert restored_latex2sympy.create_parser is plain
 
 
+needs_verified_sympy = pytest.mark.skipif(
+    not sympy_namespace.versions_verified(),
+    reason="sympy's namespace is built per call on this sympy version",
+)
+
+SYMPIFIED = [
+    "12",
+    "-3.25",
+    "1e400",
+    "0.1",
+    "7/3",
+    "x**2 + 6*x + 9",
+    "pi*E*I",
+    "oo",
+    "max(2, 3) + min(x, 4)",
+    "Abs(-2) + factorial(5) + sqrt(18)",
+    "Interval(0, 1) | FiniteSet(3)",
+    "lambda: 1",
+    "len",
+    "3 +",
+    "(((",
+    "x = 1",
+]
+"""Strings for sympy's parser: numbers as latex2sympy hands them over, names from sympy and
+from Python's built-ins, and strings it refuses."""
+
+
+@pytest.fixture
+def restored_parse_expr(monkeypatch):
+    """sympy's and math-verify's ``parse_expr`` put back as they were after the test."""
+    import math_verify.parser
+    import sympy.parsing.sympy_parser as sympy_parser
+
+    monkeypatch.setattr(sympy_parser, "parse_expr", sympy_parser.parse_expr)
+    monkeypatch.setattr(math_verify.parser, "parse_expr", math_verify.parser.parse_expr)
+    return sympy_parser
+
+
+def _sympified(text: str, evaluate: bool = True) -> str:
+    from sympy import srepr, sympify
+
+    try:
+        return srepr(sympify(text, evaluate=evaluate))
+    except Exception as error:  # the error is the outcome to compare
+        return f"raised {type(error).__name__}: {error}"
+
+
+@needs_verified_sympy
+def test_sympify_gives_what_it_gave_with_the_namespace_built_once(restored_parse_expr):
+    plain = [_sympified(text, evaluate) for text in SYMPIFIED for evaluate in (True, False)]
+    assert sympy_namespace.install()
+    assert [_sympified(t, evaluate) for t in SYMPIFIED for evaluate in (True, False)] == plain
+
+
+@needs_verified_sympy
+def test_a_call_that_changes_its_namespace_changes_no_later_call(restored_parse_expr):
+    from sympy import Symbol
+
+    assert sympy_namespace.install()
+    parse_expr = restored_parse_expr.parse_expr
+    assert parse_expr("globals().update(x=5, pi=3)") is None
+    assert parse_expr("x") == Symbol("x")
+    assert str(parse_expr("pi")) == "pi"
+
+
+@needs_verified_sympy
+def test_math_verify_parses_plain_expressions_with_the_same_parser(restored_parse_expr):
+    import math_verify.parser
+
+    assert sympy_namespace.install()
+    installed = restored_parse_expr.parse_expr
+    assert math_verify.parser.parse_expr is installed
+    assert sympy_namespace.install()
+    assert restored_parse_expr.parse_expr is installed
+
+
+def test_namespace_stays_per_call_on_unverified_sympy(restored_parse_expr, monkeypatch):
+    installed_version = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "1.13.3" if name == "sympy" else installed_version(name)
+    )
+    plain = restored_parse_expr.parse_expr
+    assert not sympy_namespace.install()
+    assert restored_parse_expr.parse_expr is plain
+
+
 def _inputs(corpus_path: Path) -> dict[str, list]:
     """Every answer as the rewards send it to math-verify: raw (``math_verify_func``) and
     boxed (the math rewards), and the (gold, prediction) pairs to verify, as text indices."""
@@ -165,7 +252,7 @@ def _inputs(corpus_path: Path) -> dict[str, list]:
 
 
 def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
-    """Plain and two-stage outcomes, computed at the same time in two fresh processes."""
+    """Plain and scoring-child outcomes, computed at the same time in two fresh processes."""
     environment = dict(os.environ, PYTHONHASHSEED="0")  # the same order for printed sets
     paths = [str(ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
     environment["PYTHONPATH"] = os.pathsep.join(paths)
@@ -179,7 +266,7 @@ def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
             env=environment,
             text=True,
         )
-        for mode in ("plain", "two-stage")
+        for mode in ("plain", "scoring-child")
     }
     request = json.dumps(inputs)
     outcomes = {}
@@ -190,38 +277,45 @@ def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
     return outcomes
 
 
-def _divergences(inputs: dict[str, list], plain: dict, two_stage: dict) -> list[str]:
+def _divergences(inputs: dict[str, list], plain: dict, faster: dict) -> list[str]:
     """Every difference between the two runs, one line each."""
     found = []
     for config in ("gold", "prediction"):
         found += [
             f"parse({text!r}, {config}): {a!r} != {b!r}"
-            for text, a, b in zip(inputs["texts"], plain[config], two_stage[config])
+            for text, a, b in zip(inputs["texts"], plain[config], faster[config])
             if a != b
         ]
-    calls = plain["latex2sympy_calls"], two_stage["latex2sympy_calls"]
+    calls = plain["latex2sympy_calls"], faster["latex2sympy_calls"]
     found += [f"latex2sympy({a[0]!r}): {a[1]!r} != {b[1]!r}" for a, b in zip(*calls) if a != b]
     if len(calls[0]) != len(calls[1]):
         found.append(f"latex2sympy calls: {len(calls[0])} != {len(calls[1])}")
     texts = inputs["texts"]
     found += [
         f"verify({texts[i]!r}, {texts[j]!r}): {a!r} != {b!r}"
-        for (i, j), a, b in zip(inputs["pairs"], plain["verdicts"], two_stage["verdicts"])
+        for (i, j), a, b in zip(inputs["pairs"], plain["verdicts"], faster["verdicts"])
         if a != b
     ]
     return found
 
 
 @pytest.mark.slow  # two processes parse ~11,000 texts each
-@needs_verified_versions
-def test_two_stage_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+@pytest.mark.skipif(
+    not (two_stage_parsing.versions_verified() or sympy_namespace.versions_verified()),
+    reason="the scoring child parses as plain math-verify on these library versions",
+)
+def test_scoring_child_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
     inputs = _inputs(corpus_path)
     outcomes = _outcomes_in_fresh_processes(inputs)
-    plain, two_stage = outcomes["plain"], outcomes["two-stage"]
-    assert plain["versions"] == two_stage["versions"]
-    assert two_stage["installed"] and not plain["installed"]
+    plain, faster = outcomes["plain"], outcomes["scoring-child"]
+    assert plain["versions"] == faster["versions"]
+    assert not any(plain["installed"].values())
+    assert faster["installed"] == {
+        "rewards.two_stage_parsing": two_stage_parsing.versions_verified(),
+        "rewards.sympy_namespace": sympy_namespace.versions_verified(),
+    }
 
-    divergences = _divergences(inputs, plain, two_stage)
+    divergences = _divergences(inputs, plain, faster)
     shown = "\n".join(divergences[:SHOWN])
     assert not divergences, f"{len(divergences)} divergences on {plain['versions']}:\n{shown}"
     # Equal parses give equal verdicts (verify depends on nothing else), so comparing verdicts
