@@ -21,18 +21,22 @@ kwargs) in alphabetical order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from rewards.combine import combine_scores
 from rewards.config import RewardSet, RewardSpec, ScoringConfig
 from rewards.errors import VerifierUnavailable, describe
-from rewards.registry import BUILTIN_RESULTS
+from rewards.math_answers import Question
+from rewards.registry import BUILTIN_RESULTS, MATH_VERIFY_QUESTIONS
 from rewards.result import ErrorKind, Problem, RewardResult
 from rewards.scoring_children import children, sample_limits
 
 Scorer = Callable[[str, str], RewardResult]
+AHEAD_ROWS = 4096
+"""Rows whose questions to math-verify are asked ahead together, before they are scored (see
+:meth:`~rewards.scoring_children.ScoringChildren.verify_ahead`): a bounded share of the memo."""
 
 
 @dataclass
@@ -100,6 +104,11 @@ class _ResolvedSet:
         ]
         self.weights = reward_set.weights
         self.priority = _answer_priority(reward_set.specs)
+        self.questions = [
+            partial(MATH_VERIFY_QUESTIONS[spec.name], **dict(spec.kwargs))
+            for spec in reward_set.specs
+            if spec.name in MATH_VERIFY_QUESTIONS
+        ]
 
 
 def score_batch(
@@ -117,15 +126,35 @@ def score_batch(
         raise ValueError(f"{len(data_sources)} data sources but {len(responses)} responses")
     sources = data_sources if data_sources is not None else [None] * len(responses)
     resolved: dict[int, _ResolvedSet] = {}
+    rows = []
+    for ground_truth, response, source in zip(ground_truths, responses, sources):
+        reward_set = config.rewards_for(source)
+        functions = resolved.get(id(reward_set))
+        if functions is None:
+            functions = resolved[id(reward_set)] = _ResolvedSet(reward_set)
+        rows.append((functions, ground_truth, response))
     scores = BatchScores(components={column: [] for column in config.component_columns})
     with sample_limits(config.sample_limits):
-        for ground_truth, response, source in zip(ground_truths, responses, sources):
-            reward_set = config.rewards_for(source)
-            functions = resolved.get(id(reward_set))
-            if functions is None:
-                functions = resolved[id(reward_set)] = _ResolvedSet(reward_set)
-            _score_row(scores, functions, ground_truth, response)
+        for start in range(0, len(rows), AHEAD_ROWS):
+            ahead = rows[start : start + AHEAD_ROWS]
+            children.verify_ahead(_questions(ahead))
+            for functions, ground_truth, response in ahead:
+                _score_row(scores, functions, ground_truth, response)
     return scores
+
+
+def _questions(rows: Sequence[tuple[_ResolvedSet, object, object]]) -> Iterator[Question]:
+    """What the rows' rewards will ask math-verify, in row order."""
+    for functions, ground_truth, response in rows:
+        if bad_input(ground_truth, response) is not None:
+            continue
+        for question_of in functions.questions:
+            try:
+                question = question_of(ground_truth, response)
+            except Exception:  # asked nothing ahead: the reward says what is wrong when it runs
+                continue
+            if question is not None:
+                yield question
 
 
 def _score_row(

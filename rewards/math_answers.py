@@ -28,9 +28,17 @@ def math_verify_func(golds: Sequence[str], predictions: Sequence[str]) -> tuple[
     return score, None
 
 
+Question = tuple[tuple[str, ...], tuple[str, ...]]
+"""What a reward asks math-verify: its golds and its predictions."""
+
+
+def _question(ground_truth: str, answer: str) -> Question:
+    return (boxed(ground_truth),), (boxed(answer),)
+
+
 def _judged(ground_truth: str, answer: str) -> RewardResult:
     """The answer checked by math-verify: 1.0 when equivalent, and why not, if it could not say."""
-    score, problem = children.verify([boxed(ground_truth)], [boxed(answer)])
+    score, problem = children.verify(*_question(ground_truth, answer))
     correct = score > CORRECT_ABOVE
     return RewardResult(1.0 if correct else 0.0, correct, answer, problem=problem)
 
@@ -43,6 +51,14 @@ def math_expression_result(ground_truth: str, response: str, tag: str = "answer"
     return _judged(ground_truth, answer)
 
 
+def math_expression_question(
+    ground_truth: str, response: str, tag: str = "answer"
+) -> Question | None:
+    """What :func:`math_expression_result` asks math-verify, or None if it asks nothing."""
+    answer = tag_content(response, tag)
+    return None if answer is None else _question(ground_truth, answer)
+
+
 def geo3k_result(ground_truth: str, response: str, format_score: float = 0.1) -> RewardResult:
     """The last ``\\boxed{}`` answer graded by math-verify, plus a ``</think> ... \\boxed{}``
     format bonus: ``(1 - format_score) * accuracy + format_score * format``."""
@@ -51,6 +67,12 @@ def geo3k_result(ground_truth: str, response: str, format_score: float = 0.1) ->
     judged = _judged(ground_truth, answer) if answer is not None else RewardResult(0.0, False)
     reward = (1.0 - format_score) * judged.reward + format_score * has_format
     return RewardResult(reward, judged.correct, answer, problem=judged.problem)
+
+
+def geo3k_question(ground_truth: str, response: str, format_score: float = 0.1) -> Question | None:
+    """What :func:`geo3k_result` asks math-verify, or None if it asks nothing."""
+    answer = last_boxed_content(response)
+    return None if answer is None else _question(ground_truth, answer)
 
 
 def math_expression_reward(

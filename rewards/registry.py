@@ -17,8 +17,11 @@ from rewards.exact import (
 )
 from rewards.format import format_result, format_reward
 from rewards.math_answers import (
+    Question,
+    geo3k_question,
     geo3k_result,
     geo3k_reward,
+    math_expression_question,
     math_expression_result,
     math_expression_reward,
 )
@@ -45,6 +48,12 @@ BUILTIN_RESULTS: dict[str, ResultFunction] = {
     "geo3k": geo3k_result,
 }
 """The same rewards returning :class:`RewardResult`, which batch scoring calls."""
+MATH_VERIFY_QUESTIONS: dict[str, Callable[..., Question | None]] = {
+    "math_expr": math_expression_question,
+    "geo3k": geo3k_question,
+}
+"""For the built-in rewards that ask math-verify, what they ask of a sample (same arguments),
+so that a batch's questions can be asked ahead."""
 IN_PROCESS_REWARDS = frozenset({"format", "exact_alnum", "exact_alnum_with_fallback", "bbox_giou"})
 """The built-in rewards that never ask a scoring child: no math-verify, no user code."""
 

@@ -13,19 +13,22 @@ A sample that outlives its limit by :data:`KILL_GRACE` seconds (C code ignores s
 child killed. A sample whose child timed out or died is tried once more on a fresh child before
 the verdict stands. math-verify's results are memoised per (golds, predictions) in a bounded
 LRU, since GRPO groups repeat the same final answers; a timeout only for
-:data:`TIMEOUT_MEMORY` seconds, so a moment of load does not stick.
+:data:`TIMEOUT_MEMORY` seconds, so a moment of load does not stick. A batch's questions to
+math-verify can be asked ahead (:meth:`ScoringChildren.verify_ahead`): a few at a time in
+flight to one child, which then goes from one to the next without waiting for the parent.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from multiprocessing.connection import Connection
@@ -57,6 +60,12 @@ FAILURE_KINDS = {
 """The error kind of each failed reply."""
 RETRIED = ("timeout", "crashed", "out_of_memory")
 """Replies that are tried once more on a fresh child before they stand."""
+REMEMBERED = ("ok", "exception", "timeout")
+"""Replies the memo keeps: verdicts, and (briefly) timeouts."""
+AHEAD_REQUESTS = 8
+AHEAD_BYTES = 32_768
+"""Requests asked ahead may be in flight at once, up to this many and this many bytes (less
+than a pipe holds, so that sending never waits for a child that waits to send a reply)."""
 
 DEFAULT_LIMITS = SampleLimits()
 _limits: ContextVar[SampleLimits] = ContextVar("rollscore_sample_limits", default=DEFAULT_LIMITS)
@@ -141,20 +150,49 @@ class _Child:
         said = f": {lines[-1]}" if lines else ""
         return f"the scoring process could not start (exit code {code}){said}"
 
-    def ask(self, request: VerifyRequest | CallRequest, hard_limit: float) -> Reply:
-        """Send one request and wait at most ``hard_limit`` seconds for its reply; a child that
-        dies says ``crashed``, one that does not answer in time is killed and says ``timeout``."""
+    def ask_in_turn(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
+        """The replies to ``requests``, sent a few ahead (:data:`AHEAD_REQUESTS`) so that the
+        child goes from one to the next. Each waits at most its time limit plus
+        :data:`KILL_GRACE` once the one before it is answered: a child that does not answer in
+        time is killed and says ``timeout``, one that dies says ``crashed``. Stops at the first
+        reply in :data:`RETRIED` (killing the child if it was already sent more), so there may
+        be fewer replies than requests: the rest are the caller's to ask again."""
         self.wait_ready()
+        replies: list[Reply] = []
+        sent: list[bytes] = []
         try:
-            self._requests.send(request)
-            if self._replies.poll(hard_limit):
-                return self._replies.recv()
+            while len(replies) < len(requests):
+                self._send_ahead(requests, sent, len(replies))
+                head = requests[len(replies)]
+                if not self._replies.poll(head.limits.seconds + KILL_GRACE):
+                    self.kill()
+                    stopped = f"took over {head.limits.seconds:g} s and was stopped"
+                    return [*replies, ("timeout", stopped)]
+                replies.append(self._replies.recv())
+                if replies[-1][0] in RETRIED:
+                    break
         except (EOFError, OSError):
             code = self.process.wait()
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            return ("crashed", f"crashed: its scoring process {how}")
-        self.kill()
-        return ("timeout", f"took over {request.limits.seconds:g} s and was stopped")
+            return [*replies, ("crashed", f"crashed: its scoring process {how}")]
+        if len(sent) > len(replies):
+            self.kill()  # still busy with requests whose replies nobody will read
+        return replies
+
+    def _send_ahead(
+        self, requests: Sequence[VerifyRequest | CallRequest], sent: list[bytes], answered: int
+    ) -> None:
+        """Send the next requests while fewer than :data:`AHEAD_REQUESTS` and
+        :data:`AHEAD_BYTES` are unanswered (a larger one only when none is), noting each in
+        ``sent``."""
+        in_flight = sum(map(len, sent[answered:]))
+        while len(sent) < len(requests) and len(sent) - answered < AHEAD_REQUESTS:
+            message = pickle.dumps(requests[len(sent)], protocol=pickle.HIGHEST_PROTOCOL)
+            if len(sent) > answered and in_flight + len(message) > AHEAD_BYTES:
+                return
+            self._requests.send_bytes(message)
+            sent.append(message)
+            in_flight += len(message)
 
     @property
     def alive(self) -> bool:
@@ -192,14 +230,35 @@ class ScoringChildren:
         if remembered is not None and remembered[1] > time.monotonic():
             reply = remembered[0]
         else:
-            reply = self._ask(request)
-            if reply[0] in ("ok", "exception", "timeout"):
-                lasts = TIMEOUT_MEMORY if reply[0] == "timeout" else float("inf")
-                self._memo.put(request, (reply, time.monotonic() + lasts))
+            [reply] = self._ask_all([request])
+            self._remember(request, reply)
         status, value = reply
         if status == "ok":
             return value, None
         return 0.0, _problem(status, f"math-verify {value}")
+
+    def verify_ahead(self, questions: Iterable[tuple[Sequence[str], Sequence[str]]]) -> None:
+        """Ask math-verify about each distinct (golds, predictions) not remembered yet, several
+        in flight to one child, and remember the verdicts, so that :meth:`verify` then answers
+        those from the memo. A reply is what :meth:`verify` would have got: a timeout or a
+        death is asked once more of a fresh child."""
+        limits = _limits.get()
+        now = time.monotonic()
+        pending = []
+        for golds, predictions in questions:
+            request = VerifyRequest(tuple(golds), tuple(predictions), limits)
+            remembered = self._memo.get(request)
+            if remembered is None or remembered[1] <= now:
+                pending.append(request)
+        pending = list(dict.fromkeys(pending))
+        for request, reply in zip(pending, self._ask_all(pending)):
+            self._remember(request, reply)
+
+    def _remember(self, request: VerifyRequest, reply: Reply) -> None:
+        """Keep a verdict for good, a timeout for :data:`TIMEOUT_MEMORY` seconds."""
+        if reply[0] in REMEMBERED:
+            lasts = TIMEOUT_MEMORY if reply[0] == "timeout" else float("inf")
+            self._memo.put(request, (reply, time.monotonic() + lasts))
 
     def call(
         self,
@@ -210,32 +269,37 @@ class ScoringChildren:
     ) -> RewardResult:
         """A user's reward function ``name`` called on one sample in a child."""
         request = CallRequest(name, kwargs, ground_truth, response, _limits.get(), tuple(sys.path))
-        status, value = self._ask(request)
+        [(status, value)] = self._ask_all([request])
         if status == "ok":
             reward, correct = value
             return RewardResult(reward, correct)
         return RewardResult(0.0, False, problem=_problem(status, f"{name} {value}"))
 
-    def _ask(self, request: VerifyRequest | CallRequest) -> Reply:
-        """Ask a child; a timeout or a death is asked once more of a fresh child."""
-        reply = self._ask_once(request)
-        if reply[0] in RETRIED:
-            reply = self._ask_once(request)
-        return reply
+    def _ask_all(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
+        """The reply to each request, asked in turn of a child; one that timed out or whose
+        child died is asked once more of a fresh child, and the rest of a fresh one too."""
+        replies: list[Reply] = []
+        while len(replies) < len(requests):
+            answered = self._ask_once(requests[len(replies) :])
+            if answered[-1][0] in RETRIED:
+                [answered[-1]] = self._ask_once([requests[len(replies) + len(answered) - 1]])
+            replies += answered
+        return replies
 
-    def _ask_once(self, request: VerifyRequest | CallRequest) -> Reply:
+    def _ask_once(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
+        """The replies of one child to ``requests`` (see :meth:`_Child.ask_in_turn`)."""
         child = self._checkout()
         try:
-            reply = child.ask(request, request.limits.seconds + KILL_GRACE)
+            replies = child.ask_in_turn(requests)
         finally:
             with self._lock:
                 self._running.discard(child)
-        if reply[0] in RETRIED:
+        if replies[-1][0] in RETRIED:
             child.close()  # a timed-out child may hold what it was computing: never reuse it
             self._checkin(_Child())  # start the replacement now, so it is warm when needed
         else:
             self._checkin(child)
-        return reply
+        return replies
 
     def _checkout(self) -> _Child:
         with self._lock:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import math_verify
 import psutil
 import pytest
+from adversarial_latex import GOLDS, adversarial_answers
 
 from rewards import (
     VerifierUnavailable,
@@ -22,7 +23,9 @@ from rewards import (
     sample_time_limit,
     score_batch,
 )
-from rewards.scoring_children import KILL_GRACE, ScoringChildren, children
+from rewards.math_answers import boxed
+from rewards.scoring_children import KILL_GRACE, ScoringChildren, _Child, children
+from rewards.scoring_requests import SampleLimits, VerifyRequest
 
 LIMIT = 1.0
 CONFIG = load_config(
@@ -258,3 +261,95 @@ def test_a_scoring_process_imports_math_verify_and_not_the_rest_of_the_package()
 
     assert "math_verify" in loaded
     assert not {"numpy", "yaml", "rewards.batch", "rewards.config"} & set(loaded)
+
+
+def verify_requests(pairs: list[tuple[str, str]]) -> list[VerifyRequest]:
+    return [VerifyRequest((boxed(g),), (boxed(p),), SampleLimits(LIMIT)) for g, p in pairs]
+
+
+@pytest.fixture
+def lone_child():
+    """A scoring child of its own, ready, killed after the test."""
+    child = _Child()
+    child.wait_ready()
+    yield child
+    child.kill()
+
+
+@pytest.mark.slow
+def test_requests_asked_ahead_are_answered_in_turn_and_in_order(lone_child):
+    pairs = [*CORRECT_PAIRS, ("5", "6"), ("7", "x")]
+    expected = [("ok", 1.0)] * len(CORRECT_PAIRS) + [("ok", 0.0), ("ok", 0.0)]
+
+    assert lone_child.ask_in_turn(verify_requests(pairs)) == expected
+    assert lone_child.alive  # nothing left in flight: reusable
+
+
+@pytest.mark.slow
+def test_a_timeout_among_requests_asked_ahead_stops_the_turn_and_the_child(lone_child):
+    pairs = [("12", "12.0"), ("5", "9^{9^{9^{9^{9}}}}"), ("7", "7"), ("8", "8")]
+
+    replies = lone_child.ask_in_turn(verify_requests(pairs))
+
+    assert replies == [("ok", 1.0), ("timeout", f"took over {LIMIT:g} s")]
+    assert not lone_child.alive  # it had been sent the rest: killed, never reused
+
+
+@pytest.mark.slow
+def test_large_requests_among_requests_asked_ahead_are_answered(lone_child):
+    padded = "5" + " " * 80_000  # 80 kB, more than a pipe holds: sent when nothing is in flight
+    pairs = [("12", "12.0"), ("5", padded), ("7", "7"), ("5", padded + " "), ("3", "4")]
+
+    replies = lone_child.ask_in_turn(verify_requests(pairs))
+
+    assert replies == [("ok", 1.0)] * 4 + [("ok", 0.0)]
+
+
+@pytest.mark.slow
+def test_a_child_that_dies_with_requests_in_flight_costs_no_sample(only_child):
+    golds = [str(n) for n in range(100, 160)]
+    responses = [tagged(f"{n}.0") for n in range(100, 160)]
+    os.kill(only_child, signal.SIGSTOP)  # it is sent requests but answers none
+    killer = threading.Timer(0.5, os.kill, (only_child, signal.SIGKILL))
+    killer.start()
+
+    scores = score_batch(CONFIG, golds, responses)
+
+    killer.join()
+    assert not alive(only_child)
+    assert scores.reward == [1.0] * len(golds)
+    assert scores.error == [None] * len(golds)
+
+
+@pytest.mark.slow
+def test_verdicts_asked_ahead_are_answered_from_the_memo(only_child):
+    questions = [((boxed(g),), (boxed(p),)) for g, p in CORRECT_PAIRS]
+    children.verify_ahead(questions)
+    os.kill(only_child, signal.SIGSTOP)  # asking it now would time out
+
+    start = time.monotonic()
+    verdicts = [children.verify(golds, predictions) for golds, predictions in questions]
+
+    assert time.monotonic() - start < LIMIT
+    assert verdicts == [(1.0, None)] * len(CORRECT_PAIRS)
+
+
+@pytest.mark.slow
+def test_scoring_with_questions_asked_ahead_equals_asking_row_by_row():
+    answers = adversarial_answers(400, seed=3)
+    golds = [GOLDS[index % len(GOLDS)] for index in range(len(answers))]
+    responses = [tagged(answer) for answer in answers]
+    golds += [g for g, _ in CORRECT_PAIRS]
+    responses += [tagged(p) for _, p in CORRECT_PAIRS]
+
+    children.clear_memo()
+    with sample_time_limit(30.0):  # far above any of these: no verdict depends on the clock
+        row_by_row = [math_expression_reward(g, r) for g, r in zip(golds, responses)]
+        children.clear_memo()
+        config = load_config(
+            {"sample_timeout": 30.0, "reward_functions": [{"name": "math_expr", "weight": 1.0}]}
+        )
+        scores = score_batch(config, golds, responses)
+
+    assert list(zip(scores.reward, scores.correct)) == row_by_row
+    assert sum(correct for _, correct in row_by_row) >= len(CORRECT_PAIRS)
