@@ -111,6 +111,10 @@ class _ResolvedSet:
         ]
 
 
+Row = tuple[_ResolvedSet, object, object, Problem | None]
+"""A row's rewards, ground truth, response, and why it cannot be scored (None if it can)."""
+
+
 def score_batch(
     config: ScoringConfig,
     ground_truths: Sequence[object],
@@ -126,27 +130,27 @@ def score_batch(
         raise ValueError(f"{len(data_sources)} data sources but {len(responses)} responses")
     sources = data_sources if data_sources is not None else [None] * len(responses)
     resolved: dict[int, _ResolvedSet] = {}
-    rows = []
+    rows: list[Row] = []
     for ground_truth, response, source in zip(ground_truths, responses, sources):
         reward_set = config.rewards_for(source)
         functions = resolved.get(id(reward_set))
         if functions is None:
             functions = resolved[id(reward_set)] = _ResolvedSet(reward_set)
-        rows.append((functions, ground_truth, response))
+        rows.append((functions, ground_truth, response, bad_input(ground_truth, response)))
     scores = BatchScores(components={column: [] for column in config.component_columns})
     with sample_limits(config.sample_limits):
         for start in range(0, len(rows), AHEAD_ROWS):
             ahead = rows[start : start + AHEAD_ROWS]
             children.verify_ahead(_questions(ahead))
-            for functions, ground_truth, response in ahead:
-                _score_row(scores, functions, ground_truth, response)
+            for row in ahead:
+                _score_row(scores, row)
     return scores
 
 
-def _questions(rows: Sequence[tuple[_ResolvedSet, object, object]]) -> Iterator[Question]:
+def _questions(rows: Sequence[Row]) -> Iterator[Question]:
     """What the rows' rewards will ask math-verify, in row order."""
-    for functions, ground_truth, response in rows:
-        if bad_input(ground_truth, response) is not None:
+    for functions, ground_truth, response, problem in rows:
+        if problem is not None:
             continue
         for question_of in functions.questions:
             try:
@@ -157,13 +161,11 @@ def _questions(rows: Sequence[tuple[_ResolvedSet, object, object]]) -> Iterator[
                 yield question
 
 
-def _score_row(
-    scores: BatchScores, resolved: _ResolvedSet, ground_truth: object, response: object
-) -> None:
+def _score_row(scores: BatchScores, row: Row) -> None:
+    resolved, ground_truth, response, problem = row
     values: dict[str, float] = {}
     answer = None
     reward, correct = 0.0, False
-    problem = bad_input(ground_truth, response)
     if problem is None:
         results = [scorer(ground_truth, response) for scorer in resolved.scorers]
         values = {

@@ -159,7 +159,7 @@ class _Child:
         be fewer replies than requests: the rest are the caller's to ask again."""
         self.wait_ready()
         replies: list[Reply] = []
-        sent: list[bytes] = []
+        sent: list[int] = []  # the size of each request sent
         try:
             while len(replies) < len(requests):
                 self._send_ahead(requests, sent, len(replies))
@@ -180,18 +180,18 @@ class _Child:
         return replies
 
     def _send_ahead(
-        self, requests: Sequence[VerifyRequest | CallRequest], sent: list[bytes], answered: int
+        self, requests: Sequence[VerifyRequest | CallRequest], sent: list[int], answered: int
     ) -> None:
         """Send the next requests while fewer than :data:`AHEAD_REQUESTS` and
-        :data:`AHEAD_BYTES` are unanswered (a larger one only when none is), noting each in
-        ``sent``."""
-        in_flight = sum(map(len, sent[answered:]))
+        :data:`AHEAD_BYTES` are unanswered (a larger one only when none is), noting each one's
+        size in ``sent``."""
+        in_flight = sum(sent[answered:])
         while len(sent) < len(requests) and len(sent) - answered < AHEAD_REQUESTS:
             message = pickle.dumps(requests[len(sent)], protocol=pickle.HIGHEST_PROTOCOL)
             if len(sent) > answered and in_flight + len(message) > AHEAD_BYTES:
                 return
             self._requests.send_bytes(message)
-            sent.append(message)
+            sent.append(len(message))
             in_flight += len(message)
 
     @property
@@ -226,10 +226,8 @@ class ScoringChildren:
         """math-verify's score of ``predictions`` against ``golds`` (1.0 or 0.0), and the
         problem that kept it from a verdict (then the score is 0.0)."""
         request = VerifyRequest(tuple(golds), tuple(predictions), _limits.get())
-        remembered = self._memo.get(request)
-        if remembered is not None and remembered[1] > time.monotonic():
-            reply = remembered[0]
-        else:
+        reply = self._recalled(request)
+        if reply is None:
             [reply] = self._ask_all([request])
             self._remember(request, reply)
         status, value = reply
@@ -243,16 +241,17 @@ class ScoringChildren:
         those from the memo. A reply is what :meth:`verify` would have got: a timeout or a
         death is asked once more of a fresh child."""
         limits = _limits.get()
-        now = time.monotonic()
-        pending = []
-        for golds, predictions in questions:
-            request = VerifyRequest(tuple(golds), tuple(predictions), limits)
-            remembered = self._memo.get(request)
-            if remembered is None or remembered[1] <= now:
-                pending.append(request)
-        pending = list(dict.fromkeys(pending))
+        requests = (VerifyRequest(tuple(g), tuple(p), limits) for g, p in questions)
+        pending = list(dict.fromkeys(r for r in requests if self._recalled(r) is None))
         for request, reply in zip(pending, self._ask_all(pending)):
             self._remember(request, reply)
+
+    def _recalled(self, request: VerifyRequest) -> Reply | None:
+        """The remembered reply to ``request``, unless there is none or it has expired."""
+        remembered = self._memo.get(request)
+        if remembered is None or remembered[1] <= time.monotonic():
+            return None
+        return remembered[0]
 
     def _remember(self, request: VerifyRequest, reply: Reply) -> None:
         """Keep a verdict for good, a timeout for :data:`TIMEOUT_MEMORY` seconds."""
