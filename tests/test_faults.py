@@ -383,7 +383,7 @@ def test_the_resume_hint_of_an_overwrite_run_says_resume_instead(corpus_path, co
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=120)
 
-    assert run.returncode == 130
+    assert run.returncode == 130, stderr
     assert (
         stderr.strip()
         .splitlines()[-1]
