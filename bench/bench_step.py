@@ -1,6 +1,8 @@
 """Benchmark of the training adapter's ``VLMEnvironment.step`` on a warm local Dask cluster.
 
-(a) latency: the median wall time of ``step`` on a batch with a format-only config;
+(a) latency: the median wall time of ``step`` on a batch with a format-only config, on the
+environment's own warm cluster (as a trainer makes it, from the config alone) and on the
+benchmark's cluster through a client given to it;
 (b) throughput: rows per second of ``step`` over a whole rollout corpus with format 0.2 +
 math_expr 0.8, in batches, against the offline pipeline (``pipeline.run.score_rollouts``) on
 the same rows and the same cluster. Every reward of (a) and (b) is then checked against the
@@ -63,20 +65,22 @@ def read_samples(path: str) -> tuple[list[Conversation], list[dict[str, Any]]]:
 
 
 def step_latency(
-    client: Client,
+    client: Client | None,
+    workers: int,
     conversations: list[Conversation],
     metadata: list[dict],
     batch: int,
     repeats: int,
 ) -> tuple[list[float], int]:
     """Wall seconds of each of ``repeats`` steps, after three untimed ones, and how many of
-    their rewards differ from the plain format reward. Each step scores another window of
-    ``batch`` rows, as in training, so no step can reuse an earlier result."""
+    their rewards differ from the plain format reward, on ``client``'s cluster or else on the
+    environment's own of ``workers`` workers. Each step scores another window of ``batch``
+    rows, as in training, so no step can reuse an earlier result."""
     from env import VLMEnvironment  # see main(): kept out of the workers
 
     starts = [(97 * index) % (len(conversations) - batch + 1) for index in range(repeats + 3)]
     seconds, differing = [], 0
-    with VLMEnvironment(FORMAT_ONLY, client) as env:
+    with VLMEnvironment({**FORMAT_ONLY, "num_workers": workers}, client) as env:
         for start in starts:
             window = slice(start, start + batch)
             began = time.perf_counter()
@@ -137,6 +141,9 @@ def main() -> int:
 def run(args: argparse.Namespace, rollouts: str) -> int:
     """Both measurements on one local cluster, then the summary."""
     conversations, metadata = read_samples(rollouts)
+    own_seconds, own_differing = step_latency(
+        None, args.workers, conversations, metadata, args.batch, args.repeats
+    )
     # The workers import this script when they start. It imports ``env``, and torch with it,
     # only inside the functions that use it: ``client.restart()`` of workers that imported
     # torch now and then never gets them back.
@@ -146,20 +153,22 @@ def run(args: argparse.Namespace, rollouts: str) -> int:
         ) as cluster,
         Client(cluster) as client,
     ):
-        seconds, latency_differing = step_latency(
-            client, conversations, metadata, args.batch, args.repeats
+        given_seconds, given_differing = step_latency(
+            client, args.workers, conversations, metadata, args.batch, args.repeats
         )
         client.restart()
         step_rate, rewards = step_throughput(client, conversations, metadata, args.batch)
         client.restart()
         pipeline_rate = pipeline_throughput(client, rollouts)
-    milliseconds = sorted(1000 * value for value in seconds)
     print(f"workers: {args.workers}, rows: {len(conversations)}, batch: {args.batch}")
-    print(
-        f"(a) step latency, format only, {args.batch} samples, {args.repeats} steps: "
-        f"median {statistics.median(milliseconds):.1f} ms, "
-        f"min {milliseconds[0]:.1f} ms, max {milliseconds[-1]:.1f} ms"
-    )
+    print(f"(a) step latency, format only, {args.batch} samples, {args.repeats} steps:")
+    for cluster, seconds in (("its own cluster", own_seconds), ("a client given", given_seconds)):
+        milliseconds = sorted(1000 * value for value in seconds)
+        print(
+            f"    on {cluster}: median {statistics.median(milliseconds):.1f} ms, "
+            f"min {milliseconds[0]:.1f} ms, max {milliseconds[-1]:.1f} ms"
+        )
+    latency_differing = own_differing + given_differing
     print(f"(b) step throughput, format 0.2 + math_expr 0.8: {step_rate:,.0f} rows/s")
     print(f"    offline pipeline throughput, same rows:   {pipeline_rate:,.0f} rows/s")
     print(f"    step / pipeline: {step_rate / pipeline_rate:.2f}")

@@ -6,7 +6,8 @@ The only package of the project that imports torch (the ``train`` extra).
 - :mod:`env.environment`: ``VLMEnvironment``, a training batch scored on the cluster per step,
   at once or in the background (``step_async``, ``astep``).
 - :mod:`env.session`: the cluster every adapter scores on; :mod:`env.step_input` builds a
-  batch's frame, :mod:`env.scoring` sends it to the workers.
+  batch's frame, :mod:`env.step_scorers` sends its partitions to the workers' scorers, or
+  :mod:`env.scoring` as tasks of a Dask dataframe.
 - :mod:`env.trl`: ``TRLReward``, a reward function for TRL's ``GRPOTrainer``;
   :mod:`env.verl`: ``VerlReward``, verl's custom reward function (per sample and batch forms).
 - :mod:`env.metrics`: ``global_post_process_and_metrics``.

@@ -1,5 +1,7 @@
-"""NeMo-RL's ``VLMEnvironment`` on Dask: a training batch becomes a Dask dataframe scored by the
-offline pipeline's partition kernel on a ``distributed`` cluster, and comes back as tensors.
+"""NeMo-RL's ``VLMEnvironment`` on Dask: a training batch is cut into partitions scored by the
+offline pipeline's partition kernel on a ``distributed`` cluster (by a Dask actor on each
+worker, or as the tasks of a Dask dataframe; see :class:`env.session.ScoringSession`), and comes
+back as tensors.
 
 ``step_async`` (and ``astep`` for asyncio) lets a trainer score batch k while it generates
 batch k+1: several steps may be in flight, each returning in its own input order.

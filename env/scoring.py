@@ -1,5 +1,7 @@
-"""Scoring a step's frame on a Dask cluster: a Dask dataframe of pickled partitions, mapped
-with the offline pipeline's partition kernel, one task per partition.
+"""Scoring a step's frame as tasks on a Dask cluster: a Dask dataframe of pickled partitions,
+mapped with the offline pipeline's partition kernel, one task per partition. A step is scored
+this way when its cluster does not suit the workers' scorers (:mod:`env.step_scorers`), or when
+one of them fails.
 
 Each partition travels as one pickled buffer (a ``uint8`` array) read back by ``pickle.loads``
 through ``dd.from_map``. On a batch of 1024 conversations (1 MB) that makes a step about
@@ -23,8 +25,8 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.partition import partition_scores, stopping_problem
-from rewards import ScoringConfig, VerifierUnavailable
+from pipeline.partition import partition_scores
+from rewards import ScoringConfig
 
 STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
 """The kernel's output columns a step uses (with the ``reward_<name>`` columns when a caller
@@ -70,8 +72,4 @@ def score_frame(
     # the batch on purpose (see above): Dask's warning about a large graph does not apply.
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": LARGE_GRAPH}):
         futures = client.compute(scored.to_delayed())
-    scores = pd.concat(client.gather(futures))[list(columns)]
-    stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
-    if stopped is not None:
-        raise VerifierUnavailable(stopped.message)
-    return scores
+    return pd.concat(client.gather(futures))[list(columns)]

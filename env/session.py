@@ -8,15 +8,17 @@ with the offline pipeline's partition kernel.
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack, closing
 
 import pandas as pd
 from distributed import Client
 
 from env.scoring import STEP_COLUMNS, score_frame
+from env.step_scorers import StepScorers
 from pipeline.cluster import local_cluster, worker_count
-from pipeline.partition import partition_scores
-from rewards import ScoringConfig, load_config
+from pipeline.partition import partition_scores, stopping_problem
+from rewards import ScoringConfig, VerifierUnavailable, load_config
 from rewards.math_answers import math_verify_func
 
 WARM_UP_ANSWER = "\\boxed{1}"
@@ -27,8 +29,11 @@ class ScoringSession:
     """Scores batches on a Dask cluster: the one behind ``client``, or else a local cluster of
     ``num_workers`` single-threaded processes (one per core by default) that it owns.
 
-    A batch is cut into ``num_workers`` partitions, or as many as the cluster has threads. A
-    bad configuration raises :class:`rewards.ConfigError` before any cluster starts; a scoring
+    A batch is cut into ``num_workers`` partitions, or as many as the cluster has threads. When
+    that is one partition per worker of one thread each, the partitions go to
+    :class:`~env.step_scorers.StepScorers` on the workers; otherwise, or when a scorer fails,
+    they are scored as tasks of a Dask dataframe (:func:`~env.scoring.score_frame`). A bad
+    configuration raises :class:`rewards.ConfigError` before any cluster starts; a scoring
     process that cannot start raises :class:`rewards.VerifierUnavailable`.
     """
 
@@ -40,12 +45,17 @@ class ScoringSession:
             if client is None:
                 cluster = self._owned.enter_context(local_cluster(self.config.num_workers))
                 # Closed, not entered: it may be closed from another thread than this one.
-                client = self._owned.enter_context(closing(Client(cluster)))
+                # Direct: a step's partitions go from here to the workers, not via the scheduler.
+                client = self._owned.enter_context(closing(Client(cluster, direct_to_workers=True)))
             self.client = client
             self.partitions = self.config.num_workers or worker_count(client)
             # Start every worker's scoring process now, and check that it scores, so the first
             # batch does not pay its start-up.
             client.run(math_verify_func, [WARM_UP_ANSWER], [WARM_UP_ANSWER])
+            self._scorers_lock = threading.Lock()
+            self._scorers = StepScorers.start(client, self.config, self.partitions)
+            self._scorers_fit = self._scorers is not None
+            self._owned.callback(self._drop_scorers)
         except BaseException:
             self._owned.close()
             raise
@@ -57,7 +67,33 @@ class ScoringSession:
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
             return self._meta[wanted]
-        return score_frame(self.client, frame, self.config, self.partitions, self._meta, wanted)
+        scorers = self._current_scorers()
+        scores = None if scorers is None else scorers.score(frame, wanted)
+        if scores is None:
+            if scorers is not None:
+                self._drop_scorers(scorers)  # new scorers for the next batch
+            scores = score_frame(
+                self.client, frame, self.config, self.partitions, self._meta, wanted
+            )
+        stopped = stopping_problem(scores)  # a step reads no files: only its scoring can stop it
+        if stopped is not None:
+            raise VerifierUnavailable(stopped.message)
+        return scores
+
+    def _current_scorers(self) -> StepScorers | None:
+        """The workers' scorers, started again after one was lost; None when the cluster does
+        not have one single-threaded worker per partition."""
+        with self._scorers_lock:
+            if self._scorers is None and self._scorers_fit:
+                self._scorers = StepScorers.start(self.client, self.config, self.partitions)
+            return self._scorers
+
+    def _drop_scorers(self, scorers: StepScorers | None = None) -> None:
+        """Let go of ``scorers`` if they are still the current ones (of any, by default)."""
+        with self._scorers_lock:
+            if self._scorers is not None and scorers in (None, self._scorers):
+                self._scorers.close()
+                self._scorers = None
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.partition import READ_ERROR, READ_ERROR_KIND
-from pipeline.responses import BadRow, response_from_message_log
+from pipeline.responses import BadRow, is_mapping, response_from_message_log
 from rewards import ErrorKind
 
 
@@ -20,7 +20,7 @@ def _objects(values: Sequence[object]) -> pd.Series:
 
 def _field(metadata: object, key: str) -> object:
     """``metadata[key]``, or None when it is missing or the metadata is not a mapping."""
-    return metadata.get(key) if isinstance(metadata, Mapping) else None
+    return metadata.get(key) if is_mapping(metadata) else None
 
 
 def samples_frame(
@@ -73,7 +73,7 @@ def step_frame(
         )
     texts, problems = conversation_texts(message_log_batch)
     sources = None
-    if any(isinstance(item, Mapping) and "data_source" in item for item in metadata):
+    if any(is_mapping(item) and "data_source" in item for item in metadata):
         sources = [_field(item, "data_source") for item in metadata]
     return samples_frame(
         texts, [_field(item, "ground_truth") for item in metadata], sources, problems

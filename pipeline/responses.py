@@ -12,8 +12,16 @@ class BadRow(ValueError):
     """A row whose fields cannot be scored; the message says why."""
 
 
+def is_mapping(value: object) -> bool:
+    """``isinstance(value, Mapping)``, answered without the abstract class's check for a plain
+    ``dict``, the usual case (a training step asks it twice per sample)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _items(value: object) -> list | None:
     """A list's items (a numpy array's too, as Parquet gives lists), or None for anything else."""
+    if type(value) is list:
+        return value
     if isinstance(value, (str, bytes, Mapping)):
         return None
     if isinstance(value, Sequence):
@@ -34,7 +42,7 @@ def message_text(content: object) -> str:
         raise BadRow(f"assistant content is {type(content).__name__}, not a string or parts")
     texts = []
     for part in parts:
-        if not isinstance(part, Mapping):
+        if not is_mapping(part):
             raise BadRow(f"assistant content holds a part that is {type(part).__name__}")
         if part.get("type") == "text":
             text = part.get("text")
@@ -62,7 +70,7 @@ def response_from_message_log(message_log: object) -> str:
         raise BadRow(f"message_log is {type(message_log).__name__}, not a list")
     texts = []
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not is_mapping(message):
             raise BadRow("message_log holds a message that is not a mapping")
         if message.get("role") == "assistant":
             texts.append(message_text(message.get("content")))

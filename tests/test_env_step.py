@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import signal
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import warnings
 
 import pytest
 import torch
-from distributed import Client
+from distributed import Client, get_task_stream
 
 import env.session
 from env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
@@ -38,6 +39,8 @@ HELPERS = "rollscore_env_test_rewards"
 HELPERS_SOURCE = '''
 """Reward functions for the adapter's tests, uploaded to the cluster's workers."""
 
+import os
+import pathlib
 import re
 import time
 import warnings
@@ -53,7 +56,11 @@ def fragile_reward(ground_truth, response):
 
 
 def slow_format_reward(ground_truth, response):
-    """The format reward, after sleeping the seconds a <sleep> tag names."""
+    """The format reward, after sleeping the seconds a <sleep> tag names; first, when a <mark>
+    tag names a folder, an empty file there named by the scoring worker's process id."""
+    mark = re.search(r"<mark>(.+?)</mark>", response)
+    if mark:  # this runs in a scoring process of the worker
+        pathlib.Path(mark.group(1), str(os.getppid())).touch()
     match = re.search(r"<sleep>([0-9.]+)</sleep>", response)
     if match:
         time.sleep(float(match.group(1)))
@@ -312,10 +319,14 @@ def test_partitions_default_to_the_cluster_threads_and_a_given_client_survives(c
     assert result.rewards.tolist() == pytest.approx([0.95])
 
 
-def test_a_worker_killed_during_a_step_is_retried_and_every_reward_returned(client, helpers):
+def test_a_worker_killed_during_a_step_is_retried_and_every_reward_returned(
+    client, helpers, tmp_path
+):
     config = {"reward_functions": [{"name": f"{HELPERS}:slow_format_reward", "weight": 1.0}]}
     shapes = ["<think>t</think><answer>a</answer>", "<answer>a</answer>", "<think>t</think>", "x"]
-    responses = [f"<sleep>0.03</sleep>{shapes[index % 4]}" for index in range(120)]
+    responses = [
+        f"<mark>{tmp_path}</mark><sleep>0.03</sleep>{shapes[index % 4]}" for index in range(120)
+    ]
     metadata = [{"ground_truth": "a"}] * len(responses)
     outcome: dict[str, EnvironmentReturn | BaseException] = {}
 
@@ -329,31 +340,41 @@ def test_a_worker_killed_during_a_step_is_retried_and_every_reward_returned(clie
 
         stepping = threading.Thread(target=run_step)
         stepping.start()
-        busy = _wait_for_busy_worker(client)
+        busy = _wait_for_busy_worker(client, tmp_path)
         time.sleep(0.5)
         assert stepping.is_alive()
         os.kill(client.run(os.getpid, workers=[busy])[busy], signal.SIGKILL)
         stepping.join(timeout=120)
 
-    assert not stepping.is_alive()
-    result = outcome["result"]
-    assert isinstance(result, EnvironmentReturn), result
-    expected = [format_reward("a", response)[0] for response in responses]
-    assert result.rewards.tolist() == expected
-    assert len(result.observations) == len(responses)
-    client.wait_for_workers(2, timeout=120)
-    assert busy not in client.scheduler_info()["workers"]  # the nanny started a new worker
+        assert not stepping.is_alive()
+        result = outcome["result"]
+        assert isinstance(result, EnvironmentReturn), result
+        expected = [format_reward("a", response)[0] for response in responses]
+        assert result.rewards.tolist() == expected
+        assert len(result.observations) == len(responses)
+        client.wait_for_workers(2, timeout=120)
+        assert busy not in client.scheduler_info()["workers"]  # the nanny started a new worker
+
+        # The next step starts scorers on the new worker; the one after runs no task at all.
+        batch = [conversation(r) for r in shapes], [{"ground_truth": "a"}] * len(shapes)
+        formats = [format_reward("a", shape)[0] for shape in shapes]
+        assert environment.step(*batch).rewards.tolist() == formats
+        with get_task_stream(client) as tasks:
+            assert environment.step(*batch).rewards.tolist() == formats
+        assert tasks.data == []
 
 
-def _wait_for_busy_worker(client: Client, timeout: float = 30.0) -> str:
-    """The address of a worker running a task, once one is."""
+def _wait_for_busy_worker(client: Client, marks: pathlib.Path, timeout: float = 30.0) -> str:
+    """The address of a worker scoring a response marked with the folder ``marks``, once one
+    is (its scoring process leaves a file named by the worker's process id there)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = [address for address, tasks in client.processing().items() if tasks]
+        pids = {int(path.name) for path in marks.iterdir()}
+        busy = [address for address, pid in client.run(os.getpid).items() if pid in pids]
         if busy:
             return busy[0]
         time.sleep(0.02)
-    raise AssertionError("no worker started the step's tasks")
+    raise AssertionError("no worker started scoring the step")
 
 
 def test_several_steps_in_flight_each_return_in_their_own_order(client, helpers):
@@ -443,8 +464,12 @@ def test_content_parts_are_scored_on_their_text_parts_joined(math_env):
     assert result.answers == ["3", None, None]
 
 
-def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_graph(math_env):
-    """The step's graph carries its batch on purpose; a trainer's log gets no warning each step."""
+@pytest.mark.parametrize("partitions", [2, 3], ids=["scorers", "tasks"])
+def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_graph(
+    client, partitions
+):
+    """A step's graph carries its batch on purpose (with more partitions than workers, it is
+    scored as tasks); a trainer's log gets no warning each step."""
     long_reasoning = "Let us reason step by step. " * 500  # 14 kB a response: 14 MB a batch
     conversations = [
         conversation(f"<think>{long_reasoning}</think><answer>{index % 7}</answer>")
@@ -452,9 +477,42 @@ def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_gra
     ]
     metadata = [{"ground_truth": "3"} for _ in conversations]
 
-    with warnings.catch_warnings():
+    with (
+        VLMEnvironment({**FORMAT_AND_MATH, "num_workers": partitions}, client) as environment,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("error")
-        result = math_env.step(conversations, metadata)
+        result = environment.step(conversations, metadata)
 
     expected = [1.0 if index % 7 == 3 else 0.2 for index in range(1024)]
     assert torch.equal(result.rewards, torch.tensor(expected))
+
+
+def test_steps_after_the_cluster_restarts_are_scored_and_run_no_task_again(client, helpers):
+    batch = [conversation("<think>t</think><answer>1</answer>")] * 4, [{"ground_truth": "1"}] * 4
+    with VLMEnvironment(FORMAT_AND_MATH, client) as environment:
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+        client.restart()
+
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 4  # scored as tasks
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 4  # by new scorers
+        with get_task_stream(client) as tasks:
+            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+    assert tasks.data == []
+
+
+def test_a_closed_environment_leaves_no_scorer_on_the_workers_of_a_given_client(client):
+    with VLMEnvironment(FORMAT_AND_MATH, client) as environment:
+        environment.step([conversation("<answer>1</answer>")], [{"ground_truth": "1"}])
+        assert _actors_on_workers(client) == [1, 1]
+
+    deadline = time.monotonic() + 10
+    while _actors_on_workers(client) != [0, 0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _actors_on_workers(client) == [0, 0]
+
+
+def _actors_on_workers(client: Client) -> list[int]:
+    """How many actors each worker holds, in address order."""
+    held = client.run(lambda dask_worker: len(dask_worker.state.actors))
+    return [held[address] for address in sorted(held)]

@@ -1,0 +1,116 @@
+"""Scoring a step's partitions on Dask actors: one :class:`PartitionScorer` held on each worker
+of a cluster of single-threaded workers, sent its partition straight from the client.
+
+A task costs a step a scheduler round trip: the graph goes to the scheduler, which plans it and
+sends each partition on to a worker, hears back when it is done, and only then tells the
+client. An actor call skips all of that (Dask sends it to the worker directly, or through the
+scheduler without planning when the client does not connect to workers), which more than
+halves a 1,024-sample format-only step on two workers (the README's benchmarks). The scores are
+the same: the same kernel (:func:`~pipeline.partition.partition_scores`) scores the same rows.
+
+An actor lives on one worker and is not moved when that worker dies, so a call that fails for
+any reason, or whose worker the scheduler has lost, is not retried here: :meth:`StepScorers.score`
+returns None and the caller scores the step with tasks instead, which Dask reschedules.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from contextlib import suppress
+
+import numpy as np
+import pandas as pd
+from distributed import Actor, BaseActorFuture, Client, Future, wait
+
+from env.scoring import pickled_partitions
+from pipeline.partition import partition_scores
+from rewards import ScoringConfig
+
+START_SECONDS = 10.0
+"""How long the actors may take to start before a step is scored with tasks instead."""
+
+LOSS_CHECK_SECONDS = 0.1
+"""How often a step waiting on its actors checks whether the scheduler has lost one."""
+
+
+class PartitionScorer:
+    """Held on one worker: scores the partitions sent to it with a scoring configuration."""
+
+    def __init__(self, config: ScoringConfig) -> None:
+        self.config = config
+
+    def score(self, partition: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+        """The ``columns`` of the kernel's scores of a partition pickled into ``partition``."""
+        return partition_scores(pickle.loads(partition), self.config)[list(columns)]
+
+
+class StepScorers:
+    """One :class:`PartitionScorer` per worker of a cluster whose workers each have one thread,
+    so each partition of a step is scored by one worker, all of them at once."""
+
+    def __init__(self, client: Client, futures: list[Future], actors: list[Actor]) -> None:
+        self._client = client
+        self._futures = futures
+        self._actors = actors
+
+    @classmethod
+    def start(cls, client: Client, config: ScoringConfig, count: int) -> StepScorers | None:
+        """A scorer on each of ``client``'s workers, or None unless the cluster has exactly
+        ``count`` workers of one thread each and every scorer starts in time."""
+        threads = client.nthreads()
+        if len(threads) != count or any(value != 1 for value in threads.values()):
+            return None
+        addresses = sorted(threads)
+        futures = [
+            client.submit(PartitionScorer, config, workers=[address], actor=True)
+            for address in addresses
+        ]
+        with suppress(TimeoutError):
+            wait(futures, timeout=START_SECONDS)
+        if any(future.status != "finished" for future in futures):
+            client.cancel(futures)  # a worker left, or is too busy: the step uses tasks
+            return None
+        # Handles made here talk to this client, whichever client is the default.
+        with client.as_current():
+            actors = [
+                Actor(PartitionScorer, address, future.key)
+                for address, future in zip(addresses, futures)
+            ]
+        return cls(client, futures, actors)
+
+    def score(self, frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame | None:
+        """The ``columns`` of the kernel's scores of ``frame``'s rows, in row order, or None
+        when a call failed or a scorer's worker was lost (the caller then uses tasks)."""
+        partitions = pickled_partitions(frame, len(self._actors))
+        try:  # a handle refuses a call at once when its worker is known to be lost
+            calls = [
+                actor.score(part, list(columns)) for actor, part in zip(self._actors, partitions)
+            ]
+        except Exception:
+            return None
+        parts = []
+        for call in calls:
+            part = self._outcome(call)
+            if part is None:
+                return None
+            parts.append(part)
+        return pd.concat(parts)
+
+    def _outcome(self, call: BaseActorFuture[pd.DataFrame]) -> pd.DataFrame | None:
+        """A call's scores once it is done, or None when it failed or the scheduler lost a
+        scorer's worker meanwhile (a call to a stopped worker would never end)."""
+        while not call.done():
+            if any(future.status != "finished" for future in self._futures):
+                return None
+            with suppress(Exception):  # not done yet, or done and failed: both seen next
+                call.result(timeout=LOSS_CHECK_SECONDS)
+        try:
+            return call.result()
+        except Exception:  # a lost worker, a broken connection, a failing kernel
+            return None
+
+    def close(self) -> None:
+        """Drop the scorers from their workers now (a step still using them falls back to
+        tasks): handles that Dask keeps in reference cycles would hold them until a collection."""
+        self._client.cancel(self._futures)
