@@ -8,14 +8,13 @@ with the offline pipeline's partition kernel.
 
 from __future__ import annotations
 
-import threading
 from contextlib import ExitStack, closing
 
 import pandas as pd
 from distributed import Client
 
 from env.scoring import STEP_COLUMNS, score_frame
-from env.step_scorers import StepScorers
+from env.step_scorers import SessionScorers
 from pipeline.cluster import local_cluster, worker_count
 from pipeline.partition import partition_scores, stopping_problem
 from rewards import ScoringConfig, VerifierUnavailable, load_config
@@ -52,10 +51,10 @@ class ScoringSession:
             # Start every worker's scoring process now, and check that it scores, so the first
             # batch does not pay its start-up.
             client.run(math_verify_func, [WARM_UP_ANSWER], [WARM_UP_ANSWER])
-            self._scorers_lock = threading.Lock()
-            self._scorers = StepScorers.start(client, self.config, self.partitions)
-            self._scorers_fit = self._scorers is not None
-            self._owned.callback(self._drop_scorers)
+            self._scorers = self._owned.enter_context(
+                closing(SessionScorers(client, self.config, self.partitions))
+            )
+            self._scorers.current()  # started now, so the first batch does not wait for them
         except BaseException:
             self._owned.close()
             raise
@@ -67,11 +66,11 @@ class ScoringSession:
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
             return self._meta[wanted]
-        scorers = self._current_scorers()
+        scorers = self._scorers.current()
         scores = None if scorers is None else scorers.score(frame, wanted)
         if scores is None:
             if scorers is not None:
-                self._drop_scorers(scorers)  # new scorers for the next batch
+                self._scorers.drop(scorers)  # new scorers for the next batch
             scores = score_frame(
                 self.client, frame, self.config, self.partitions, self._meta, wanted
             )
@@ -79,21 +78,6 @@ class ScoringSession:
         if stopped is not None:
             raise VerifierUnavailable(stopped.message)
         return scores
-
-    def _current_scorers(self) -> StepScorers | None:
-        """The workers' scorers, started again after one was lost; None when the cluster does
-        not have one single-threaded worker per partition."""
-        with self._scorers_lock:
-            if self._scorers is None and self._scorers_fit:
-                self._scorers = StepScorers.start(self.client, self.config, self.partitions)
-            return self._scorers
-
-    def _drop_scorers(self, scorers: StepScorers | None = None) -> None:
-        """Let go of ``scorers`` if they are still the current ones (of any, by default)."""
-        with self._scorers_lock:
-            if self._scorers is not None and scorers in (None, self._scorers):
-                self._scorers.close()
-                self._scorers = None
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client

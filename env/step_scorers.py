@@ -16,8 +16,10 @@ returns None and the caller scores the step with tasks instead, which Dask resch
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Sequence
 from contextlib import suppress
+from time import monotonic
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,10 @@ from rewards import ScoringConfig
 
 START_SECONDS = 10.0
 """How long the actors may take to start before a step is scored with tasks instead."""
+
+RETRY_SECONDS = 10.0
+"""How long a session's steps are scored as tasks after its scorers could not start, before a
+start is tried again (the cluster may have grown, shrunk or been restarted meanwhile)."""
 
 LOSS_CHECK_SECONDS = 0.1
 """How often a step waiting on its actors checks whether the scheduler has lost one."""
@@ -66,12 +72,12 @@ class StepScorers:
             client.submit(PartitionScorer, config, workers=[address], actor=True)
             for address in addresses
         ]
-        with suppress(TimeoutError):
+        with suppress(Exception):  # not all started in time, or cancelled by a restart
             wait(futures, timeout=START_SECONDS)
         if any(future.status != "finished" for future in futures):
             client.cancel(futures)  # a worker left, or is too busy: the step uses tasks
             return None
-        # Handles made here talk to this client, whichever client is the default.
+        # Handles made here talk to this client, not to another one made current elsewhere.
         with client.as_current():
             actors = [
                 Actor(PartitionScorer, address, future.key)
@@ -99,7 +105,8 @@ class StepScorers:
 
     def _outcome(self, call: BaseActorFuture[pd.DataFrame]) -> pd.DataFrame | None:
         """A call's scores once it is done, or None when it failed or the scheduler lost a
-        scorer's worker meanwhile (a call to a stopped worker would never end)."""
+        scorer's worker meanwhile: a call to a frozen worker ends only when the scheduler
+        declares that worker dead (``distributed.scheduler.worker-ttl``), as its task would."""
         while not call.done():
             if any(future.status != "finished" for future in self._futures):
                 return None
@@ -114,3 +121,57 @@ class StepScorers:
         """Drop the scorers from their workers now (a step still using them falls back to
         tasks): handles that Dask keeps in reference cycles would hold them until a collection."""
         self._client.cancel(self._futures)
+
+
+class SessionScorers:
+    """A session's current :class:`StepScorers`, shared by its steps in flight: started when
+    there are none (by one step at a time, the others meanwhile scored as tasks), tried again
+    :data:`RETRY_SECONDS` after a start that failed, and never started again once closed."""
+
+    def __init__(self, client: Client, config: ScoringConfig, count: int) -> None:
+        self._client = client
+        self._config = config
+        self._count = count
+        self._lock = threading.Lock()
+        self._scorers: StepScorers | None = None
+        self._starting = False
+        self._retry_at = 0.0  # the monotonic time from which a start is tried again
+        self._closed = False
+
+    def current(self) -> StepScorers | None:
+        """The scorers, started if there are none; None while they cannot be (the cluster does
+        not have ``count`` single-threaded workers, or they are starting in another step)."""
+        with self._lock:
+            waiting = self._starting or self._closed or monotonic() < self._retry_at
+            if self._scorers is not None or waiting:
+                return self._scorers
+            self._starting = True
+        started = None
+        try:
+            started = StepScorers.start(self._client, self._config, self._count)
+        finally:
+            with self._lock:
+                self._starting = False
+                if started is None:
+                    self._retry_at = monotonic() + RETRY_SECONDS
+                elif self._closed:  # closed while they started
+                    started.close()
+                else:
+                    self._scorers = started
+                current = self._scorers
+        return current
+
+    def drop(self, scorers: StepScorers) -> None:
+        """Let go of ``scorers`` after a call failed, unless newer ones replaced them already."""
+        with self._lock:
+            if scorers is self._scorers:
+                scorers.close()
+                self._scorers = None
+
+    def close(self) -> None:
+        """Drop the scorers, and start no others."""
+        with self._lock:
+            self._closed = True
+            if self._scorers is not None:
+                self._scorers.close()
+                self._scorers = None

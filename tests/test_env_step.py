@@ -494,25 +494,60 @@ def test_steps_after_the_cluster_restarts_are_scored_and_run_no_task_again(clien
         assert environment.step(*batch).rewards.tolist() == [1.0] * 4
         client.restart()
 
-        assert environment.step(*batch).rewards.tolist() == [1.0] * 4  # scored as tasks
-        assert environment.step(*batch).rewards.tolist() == [1.0] * 4  # by new scorers
+        with get_task_stream(client) as fallback:
+            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+        with get_task_stream(client) as restarting:
+            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
         with get_task_stream(client) as tasks:
             assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+    assert fallback.data and not any(_starts_scorer(task) for task in fallback.data)
+    assert len(restarting.data) == 2 and all(_starts_scorer(task) for task in restarting.data)
     assert tasks.data == []
 
 
+def _starts_scorer(task: dict) -> bool:
+    """Whether a task of the task stream started a worker's scorer."""
+    return str(task["key"]).startswith("PartitionScorer-")
+
+
 def test_a_closed_environment_leaves_no_scorer_on_the_workers_of_a_given_client(client):
+    before = _actors_on_workers(client)  # other environments' scorers
     with VLMEnvironment(FORMAT_AND_MATH, client) as environment:
         environment.step([conversation("<answer>1</answer>")], [{"ground_truth": "1"}])
-        assert _actors_on_workers(client) == [1, 1]
+        assert _actors_on_workers(client) == [count + 1 for count in before]
 
     deadline = time.monotonic() + 10
-    while _actors_on_workers(client) != [0, 0] and time.monotonic() < deadline:
+    while _actors_on_workers(client) != before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _actors_on_workers(client) == [0, 0]
+    assert _actors_on_workers(client) == before
 
 
 def _actors_on_workers(client: Client) -> list[int]:
     """How many actors each worker holds, in address order."""
     held = client.run(lambda dask_worker: len(dask_worker.state.actors))
     return [held[address] for address in sorted(held)]
+
+
+def test_steps_in_flight_when_a_worker_is_killed_each_return_every_reward(
+    client, helpers, tmp_path
+):
+    config = {"reward_functions": [{"name": f"{HELPERS}:slow_format_reward", "weight": 1.0}]}
+    shapes = ["<think>t</think><answer>a</answer>", "<answer>a</answer>", "<think>t</think>", "x"]
+    batches = [
+        [f"<mark>{tmp_path}</mark><sleep>0.02</sleep>{shapes[(i + step) % 4]}" for i in range(40)]
+        for step in range(3)
+    ]
+    with VLMEnvironment(config, client) as environment:
+        futures = [
+            environment.step_async(
+                [conversation(r) for r in responses], [{"ground_truth": "a"}] * len(responses)
+            )
+            for responses in batches
+        ]
+        busy = _wait_for_busy_worker(client, tmp_path)
+        os.kill(client.run(os.getpid, workers=[busy])[busy], signal.SIGKILL)
+        results = [future.result(timeout=120) for future in futures]
+
+    for result, responses in zip(results, batches):
+        assert result.rewards.tolist() == [format_reward("a", r)[0] for r in responses]
+    client.wait_for_workers(2, timeout=120)
