@@ -66,11 +66,8 @@ class ScoringSession:
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
             return self._meta[wanted]
-        scorers = self._scorers.current()
-        scores = None if scorers is None else scorers.score(frame, wanted)
-        if scores is None:
-            if scorers is not None:
-                self._scorers.drop(scorers)  # new scorers for the next batch
+        scores = self._scorers.score(frame, wanted)
+        if scores is None:  # no scorers on this cluster, or one failed: tasks
             scores = score_frame(
                 self.client, frame, self.config, self.partitions, self._meta, wanted
             )

@@ -89,10 +89,9 @@ class StepScorers:
         """The ``columns`` of the kernel's scores of ``frame``'s rows, in row order, or None
         when a call failed or a scorer's worker was lost (the caller then uses tasks)."""
         partitions = pickled_partitions(frame, len(self._actors))
+        wanted = list(columns)
         try:  # a handle refuses a call at once when its worker is known to be lost
-            calls = [
-                actor.score(part, list(columns)) for actor, part in zip(self._actors, partitions)
-            ]
+            calls = [actor.score(part, wanted) for actor, part in zip(self._actors, partitions)]
         except Exception:
             return None
         parts = []
@@ -161,17 +160,25 @@ class SessionScorers:
                 current = self._scorers
         return current
 
-    def drop(self, scorers: StepScorers) -> None:
-        """Let go of ``scorers`` after a call failed, unless newer ones replaced them already."""
+    def score(self, frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame | None:
+        """The scores of :meth:`StepScorers.score` by the current scorers, or None when there
+        are none or they failed; failed ones are dropped, so the next batch starts new ones."""
+        scorers = self.current()
+        scores = None if scorers is None else scorers.score(frame, columns)
+        if scores is None and scorers is not None:
+            self._drop(scorers)
+        return scores
+
+    def _drop(self, scorers: StepScorers | None) -> None:
+        """Let go of ``scorers`` unless newer ones replaced them already."""
         with self._lock:
-            if scorers is self._scorers:
-                scorers.close()
-                self._scorers = None
+            if scorers is None or scorers is not self._scorers:
+                return
+            self._scorers = None
+        scorers.close()
 
     def close(self) -> None:
         """Drop the scorers, and start no others."""
         with self._lock:
             self._closed = True
-            if self._scorers is not None:
-                self._scorers.close()
-                self._scorers = None
+        self._drop(self._scorers)

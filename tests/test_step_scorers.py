@@ -5,12 +5,14 @@ of single-threaded workers; tasks on one whose workers have several threads."""
 from __future__ import annotations
 
 import random
+import time
 
 import pandas as pd
 import pytest
 from adversarial_latex import GOLDS, adversarial_answers
 from distributed import Client, LocalCluster, get_task_stream
 
+import env.step_scorers
 from env import VLMEnvironment
 from env.scoring import STEP_COLUMNS, score_frame
 from env.step_input import step_frame
@@ -109,30 +111,55 @@ def test_scorers_give_exactly_the_scores_of_tasks_on_hostile_batches(client, see
         scorers.close()
 
 
+FORMAT_ONLY = {"reward_functions": [{"name": "format", "weight": 1.0}]}
+RESPONSES = ["<think>t</think><answer>1</answer>", "<answer>1</answer>", "x"] * 10
+CONVERSATIONS = [[{"role": "assistant", "content": response}] for response in RESPONSES]
+BATCH = CONVERSATIONS, [{"ground_truth": "1"}] * len(RESPONSES)
+EXPECTED = [format_reward("1", response)[0] for response in RESPONSES]
+
+
+def in_process_cluster(workers: int, threads: int) -> LocalCluster:
+    """A cluster of ``workers`` workers of ``threads`` threads each, in this process."""
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=threads, processes=False, dashboard_address=None
+    )
+
+
 def test_a_step_on_single_threaded_workers_runs_no_task(client):
-    responses = ["<think>t</think><answer>1</answer>", "<answer>1</answer>", "x"] * 10
-    conversations = [[{"role": "assistant", "content": r}] for r in responses]
-    config = {"reward_functions": [{"name": "format", "weight": 1.0}]}
-    with VLMEnvironment(config, client) as environment, get_task_stream(client) as tasks:
-        result = environment.step(conversations, [{"ground_truth": "1"}] * len(responses))
+    with VLMEnvironment(FORMAT_ONLY, client) as environment, get_task_stream(client) as tasks:
+        assert environment.step(*BATCH).rewards.tolist() == EXPECTED
 
     assert tasks.data == []
-    assert result.rewards.tolist() == [format_reward("1", r)[0] for r in responses]
 
 
 def test_a_step_on_workers_of_several_threads_is_scored_as_tasks():
-    responses = ["<think>t</think><answer>1</answer>", "<answer>1</answer>", "x"] * 10
-    conversations = [[{"role": "assistant", "content": r}] for r in responses]
-    config = {"reward_functions": [{"name": "format", "weight": 1.0}]}
     with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as cluster,
+        in_process_cluster(workers=1, threads=2) as cluster,
         Client(cluster) as client,
-        VLMEnvironment(config, client) as environment,
+        VLMEnvironment(FORMAT_ONLY, client) as environment,
         get_task_stream(client) as tasks,
     ):
-        result = environment.step(conversations, [{"ground_truth": "1"}] * len(responses))
+        assert environment.step(*BATCH).rewards.tolist() == EXPECTED
 
     assert len(tasks.data) == 2  # one per partition, one partition per thread
-    assert result.rewards.tolist() == [format_reward("1", r)[0] for r in responses]
+
+
+def test_a_cluster_that_grows_to_one_worker_per_partition_gets_scorers(monkeypatch):
+    monkeypatch.setattr(env.step_scorers, "RETRY_SECONDS", 0.5)
+    with (
+        in_process_cluster(workers=1, threads=1) as cluster,
+        Client(cluster) as client,
+        VLMEnvironment({**FORMAT_ONLY, "num_workers": 2}, client) as environment,
+    ):
+        with get_task_stream(client) as one_worker:
+            assert environment.step(*BATCH).rewards.tolist() == EXPECTED
+        cluster.scale(2)
+        client.wait_for_workers(2, timeout=60)
+        time.sleep(0.6)  # past the pause after the scorers could not start on one worker
+
+        assert environment.step(*BATCH).rewards.tolist() == EXPECTED  # starts them
+        with get_task_stream(client) as two_workers:
+            assert environment.step(*BATCH).rewards.tolist() == EXPECTED
+
+    assert len(one_worker.data) == 2  # two partitions as tasks
+    assert two_workers.data == []
