@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from adversarial_latex import GOLDS, adversarial_answers, deep_answers
+from adversarial_latex import GOLDS, adversarial_answers, deep_answers, settled_in_sympy
 
 from rewards import sympy_namespace, two_stage_parsing
 from rewards.math_answers import boxed
@@ -239,11 +239,12 @@ def _inputs(corpus_path: Path) -> dict[str, list]:
         *deep_answers(DEEP_ANSWERS, seed=0),  # parsed only: sympy can compare them for hours
     ]
     texts = list(dict.fromkeys(text for string in strings for text in (string, boxed(string))))
+    verified = list(filter(settled_in_sympy, answers[:ADVERSARIAL_PAIRS]))
     boxed_pairs = [
         *itertools.pairwise(TRICKY),
         *corpus_pairs,
-        *((GOLDS[i % len(GOLDS)], answer) for i, answer in enumerate(answers[:ADVERSARIAL_PAIRS])),
-        *itertools.pairwise(answers[:ADVERSARIAL_PAIRS]),
+        *((GOLDS[i % len(GOLDS)], answer) for i, answer in enumerate(verified)),
+        *itertools.pairwise(verified),
     ]
     pairs = [(case["gold"], case["prediction"]) for case in cases]
     pairs += [(boxed(gold), boxed(prediction)) for gold, prediction in boxed_pairs]
