@@ -316,31 +316,38 @@ WEIGHTS = {
 """How often each category is drawn; deep nesting is apart, in :func:`deep_answers`."""
 
 
-def _distinct(make: Callable[[], str], count: int) -> list[str]:
-    """Up to ``count`` distinct results of ``make``, in the order first made."""
+def _distinct(
+    make: Callable[[], str], count: int, keep: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Up to ``count`` distinct results of ``make`` that ``keep`` accepts, in the order first
+    made."""
     seen: dict[str, None] = {}
     for _ in range(50 * count):
         if len(seen) == count:
             break
-        seen.setdefault(make(), None)
+        made = make()
+        if keep is None or keep(made):
+            seen.setdefault(made, None)
     return list(seen)
-
-
-def adversarial_answers(count: int, seed: int) -> list[str]:
-    """``count`` distinct answers drawn from the categories by :data:`WEIGHTS`; the same
-    arguments always give the same answers."""
-    maker = AnswerMaker(seed)
-    categories = [getattr(maker, name) for name, weight in WEIGHTS.items() for _ in range(weight)]
-    return _distinct(lambda: maker.rng.choice(categories)(), count)
 
 
 def settled_in_sympy(answer: str) -> bool:
     """Whether math-verify's verdicts on ``answer`` are the same in every process. A logarithm
-    of infinity is not: sympy's ``simplify(30 - log(oo, 2, evaluate=False))`` is 0 in about
-    one fresh process in a hundred, whatever the hash seed, so math-verify
-    then finds ``30^\\circ`` equal to ``\\log_2 \\infty``. Tests that compare verdicts from two
-    processes, or two runs of one, leave such answers out."""
+    of infinity is not: sympy's ``simplify(30 - log(oo, 2, evaluate=False))`` varies from one
+    fresh process to the next, whatever the hash seed, so math-verify finds ``30^\\circ``
+    equal to ``\\log_2 \\infty`` in about one process in sixty. Tests that compare verdicts
+    from two processes, or two runs of one, leave such answers out."""
     return not ("\\infty" in answer and ("\\log" in answer or "\\ln" in answer))
+
+
+def adversarial_answers(count: int, seed: int, settled_only: bool = False) -> list[str]:
+    """``count`` distinct answers drawn from the categories by :data:`WEIGHTS`, only those
+    :func:`settled_in_sympy` if ``settled_only``; the same arguments always give the same
+    answers."""
+    maker = AnswerMaker(seed)
+    categories = [getattr(maker, name) for name, weight in WEIGHTS.items() for _ in range(weight)]
+    keep = settled_in_sympy if settled_only else None
+    return _distinct(lambda: maker.rng.choice(categories)(), count, keep)
 
 
 def deep_answers(count: int, seed: int) -> list[str]:

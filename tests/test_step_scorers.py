@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from adversarial_latex import GOLDS, adversarial_answers, settled_in_sympy
+from adversarial_latex import GOLDS, adversarial_answers
 from distributed import Client, LocalCluster, get_task_stream
 
 import env.step_scorers
@@ -69,7 +69,7 @@ def hostile_batch(size: int, seed: int) -> pd.DataFrame:
     """A step's frame of ``size`` samples: adversarial LaTeX answers in every wrapping, hostile
     characters and lengths, conversations that are bad inputs and metadata of every shape."""
     rng = random.Random(seed)
-    answers = list(filter(settled_in_sympy, adversarial_answers(2 * size, seed)))[:size]
+    answers = adversarial_answers(size, seed, settled_only=True)
     wrappings = ["<think>t</think><answer>{}</answer>", "\\boxed{{{}}}", "{}", "<answer>{}"]
     conversations: list[object] = []
     metadata: list[object] = []
