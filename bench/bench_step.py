@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from bench.corpus import write_corpus
 from bench.plain_scoring import plain_format_reward, plain_rewards
+from pipeline.cluster import local_cluster
 from pipeline.run import score_rollouts
 from rewards.math_answers import math_verify_func
 
@@ -144,15 +145,9 @@ def run(args: argparse.Namespace, rollouts: str) -> int:
     own_seconds, own_differing = step_latency(
         None, args.workers, conversations, metadata, args.batch, args.repeats
     )
-    # The workers import this script when they start. It imports ``env``, and torch with it,
-    # only inside the functions that use it: ``client.restart()`` of workers that imported
-    # torch now and then never gets them back.
-    with (
-        LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    # The workers import this script when they start, so it imports ``env``, and torch with
+    # it, only inside the functions that use it: the restarted workers come back in a second.
+    with local_cluster(args.workers, "127.0.0.1:0") as cluster, Client(cluster) as client:
         given_seconds, given_differing = step_latency(
             client, args.workers, conversations, metadata, args.batch, args.repeats
         )

@@ -16,6 +16,7 @@ from contextlib import closing, contextmanager
 
 import dask
 from distributed import Client, LocalCluster, Worker
+from distributed.deploy.cluster import Cluster
 
 from pipeline.errors import NoWorkers
 from rewards.scoring_children import children
@@ -50,13 +51,27 @@ def dashboard_address(given: str | None = None) -> str:
     return LOCAL_DASHBOARD
 
 
+class NannyHealedCluster(LocalCluster):
+    """A ``LocalCluster`` whose lost workers are their nannies' to bring back, however late.
+
+    Dask's ``SpecCluster`` closes a worker's nanny for good when no worker of its name is
+    connected ``distributed.deploy.lost-worker-timeout`` after one was lost, so a nanny that is
+    restarting its worker at that moment (a slow start on a busy machine, a second crash) would
+    be closed with it, leaving the run a worker short. Here a loss only updates the worker list.
+    """
+
+    def _update_worker_status(self, op: str, msg: object) -> None:
+        Cluster._update_worker_status(self, op, msg)
+
+
 def local_cluster(
     workers: int | None = None, dashboard: str | None = None, in_process: bool = False
 ) -> LocalCluster:
-    """A new ``LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1 (one
-    per core by default: math-verify's child processes do the parallel work, one per thread),
-    or, ``in_process``, of one worker in this process with ``workers`` threads, which starts
-    and stops in a fraction of a second; its dashboard at :func:`dashboard_address`."""
+    """A new :class:`NannyHealedCluster` of ``workers`` single-threaded worker processes on
+    127.0.0.1 (one per core by default: math-verify's child processes do the parallel work, one
+    per thread), or, ``in_process``, of one worker in this process with ``workers`` threads,
+    which starts and stops in a fraction of a second; its dashboard at
+    :func:`dashboard_address`."""
     threads = workers or default_workers()
     placement = (
         {"n_workers": 1, "threads_per_worker": threads, "processes": False, "protocol": "tcp"}
@@ -68,7 +83,7 @@ def local_cluster(
         dask.config.set({"distributed.admin.low-level-log-length": HISTORY_LENGTH}),
     ):
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
-        return LocalCluster(
+        return NannyHealedCluster(
             **placement, host=LOOPBACK, dashboard_address=dashboard_address(dashboard)
         )
 

@@ -25,19 +25,11 @@ def module_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def client():
-    """A real two-process Dask cluster on 127.0.0.1, shared by the tests that only use it."""
-    from distributed import Client, LocalCluster
+    """A real two-process Dask cluster on 127.0.0.1, as rollscore starts them, shared by the
+    tests that only use it."""
+    from pipeline.cluster import local_cluster
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as session_client,
-    ):
+    with local_cluster(2, "127.0.0.1:0") as cluster, Client(cluster) as session_client:
         yield session_client
 
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
+from pipeline.cluster import local_cluster
 from pipeline.errors import OutputExists
 from pipeline.estimators import pass_at_k
 from pipeline.output import MANIFEST, OutputDir
@@ -201,9 +202,7 @@ def test_a_worker_killed_mid_run_costs_no_rows(corpus_path, tmp_path):
     rows = read_jsonl(corpus_path)
     out = OutputDir(str(tmp_path / "out"))
     with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-        ) as cluster,
+        local_cluster(2, "127.0.0.1:0") as cluster,
         Client(cluster) as own,
     ):
         outcome: dict[str, object] = {}
