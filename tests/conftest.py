@@ -14,6 +14,7 @@ import pytest
 from distributed import Client
 
 from bench.corpus import write_corpus
+from pipeline.cluster import local_cluster
 
 
 @pytest.fixture
@@ -27,8 +28,6 @@ def module_dir(tmp_path, monkeypatch):
 def client():
     """A real two-process Dask cluster on 127.0.0.1, as rollscore starts them, shared by the
     tests that only use it."""
-    from pipeline.cluster import local_cluster
-
     with local_cluster(2, "127.0.0.1:0") as cluster, Client(cluster) as session_client:
         yield session_client
 

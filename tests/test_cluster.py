@@ -44,8 +44,8 @@ def test_a_workers_profile_history_stops_growing_at_the_bound():
 
 def test_a_worker_restarted_after_the_lost_worker_timeout_stays_in_the_cluster():
     # Dask's own clusters close a worker's nanny for good when no worker of its name is back
-    # within the lost-worker timeout (15 s): a slow restart or a second crash at that moment
-    # left the run a worker short. With a 100 ms timeout every restart comes back after it.
+    # within the lost-worker timeout (15 s), so a slow restart or a second crash at that moment
+    # leaves the run a worker short. With a 100 ms timeout every restart comes back after it.
     with (
         dask.config.set({"distributed.deploy.lost-worker-timeout": "100ms"}),
         local_cluster(2, "127.0.0.1:0") as cluster,
