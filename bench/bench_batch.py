@@ -3,13 +3,14 @@
 Scores the synthetic corpus (:mod:`bench.corpus`) with format 0.2 + math 0.8 twice, in one
 process:
 1. plain: the serial loop of ``plain_scoring.py`` (math-verify called directly, no memo);
-2. rollscore: ``rewards.score_batch``, timed after ``children.warm_up()`` so the
-   math-verify child's start-up is not counted.
+2. rollscore: ``rewards.score_batch``, timed once a scoring process has answered, so its
+   start-up is not counted.
 Prints rows, seconds and rows/s for both, the ratio, and how many rows' rewards differ
-(exit status 1 if any do). Then the cost of running a user's function in the scoring child
+(exit status 1 if any do). Then the cost of running a user's function in the scoring process
 (each sample a round trip there, under the sample time limit): the format reward scored as
-the built-in ``format`` (in this process) and as ``"rewards.format:format_reward"`` (a user's
-function, in the child), which must give the same rewards.
+the built-in ``format`` (in this process) and as a user's function,
+``"rollscore.rewards.format:format_reward"`` (in the scoring process), which must give the same
+rewards.
 
     python -m bench.bench_batch --prompts 500 --samples 8
 """
@@ -22,13 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from rollscore.rewards import load_config, math_verify_func, score_batch
+
 from bench.corpus import read_rows, write_corpus
 from bench.plain_scoring import CONFIG, plain_rewards
-from rewards import load_config, score_batch
-from rewards.scoring_children import children
 
 FORMAT = {"reward_functions": [{"name": "format", "weight": 1.0}]}
-FORMAT_AS_USER = {"reward_functions": [{"name": "rewards.format:format_reward", "weight": 1.0}]}
+FORMAT_AS_USER = {
+    "reward_functions": [{"name": "rollscore.rewards.format:format_reward", "weight": 1.0}]
+}
 
 
 def timed(function, *args):
@@ -57,13 +60,13 @@ def main() -> int:
 
     plain, plain_seconds = timed(plain_rewards, pairs)
     config = load_config(CONFIG)
-    children.warm_up()
+    math_verify_func(["\\boxed{1}"], ["\\boxed{1}"])  # a scoring process started and ready
     scores, batch_seconds = timed(
         score_batch, config, [gt for gt, _ in pairs], [response for _, response in pairs]
     )
 
     report("plain math-verify loop (main thread)", len(rows), plain_seconds)
-    report("rewards.score_batch (child warmed up)", len(rows), batch_seconds)
+    report("rollscore.rewards.score_batch (warmed up)", len(rows), batch_seconds)
     print(f"speed-up: {plain_seconds / batch_seconds:.2f}x")
     differing = sum(a != b for a, b in zip(plain, scores.reward))
     errors = sum(error is not None for error in scores.error)

@@ -3,7 +3,7 @@ JSONL file of 10 million rows).
 
 Writes the synthetic GRPO-shaped corpus (streaming, never holding it all), runs ``rollscore
 score`` on it with N local workers, and samples the resident memory of the whole process tree
-(the CLI, the scheduler, the workers and their scoring children) twice a second. Prints the
+(the CLI, the scheduler, the workers and their scoring processes) twice a second. Prints the
 peak of that sum, which over-counts shared pages and so bounds the real figure from above, and
 when ``run.json`` appeared: the moment the input was planned and scoring could start. Then
 checks the rewards of every ``--check-every``-th row against the plain loop (scoring all of
@@ -40,7 +40,7 @@ def tree_rss(process: psutil.Process) -> dict[str, int]:
             rss = member.memory_info().rss
             if member.pid == process.pid:
                 roles["command"] += rss
-            elif "rewards.scoring_child" in member.cmdline():
+            elif "rollscore.rewards.verifier.scoring_process" in member.cmdline():
                 roles["scoring processes"] += rss
             else:
                 roles["workers"] += rss
@@ -98,7 +98,8 @@ def main() -> int:
         out = Path(scratch) / "scored"
         started = time.perf_counter()
         run = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "score", str(corpus), "--config", str(config),
+            [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(corpus),
+             "--config", str(config),
              "--output", str(out), "--workers", str(args.workers)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip

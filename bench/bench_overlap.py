@@ -91,7 +91,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="single-threaded workers")
     parser.add_argument("--reasoning-chars", type=int, help="reasoning text length per response")
     args = parser.parse_args()
-    from env import VLMEnvironment  # torch stays out of the worker processes' imports
+    from rollscore.env import VLMEnvironment  # torch stays out of the worker processes' imports
 
     made = [batches(args.steps + 1, args.batch, seed, args.reasoning_chars) for seed in range(3)]
     with (

@@ -92,7 +92,7 @@ def main() -> None:
         runs = []
         for repeat in range(args.repeats):
             command = [
-                sys.executable, "-m", "pipeline.cli", "score", str(corpus),
+                sys.executable, "-m", "rollscore.pipeline.cli", "score", str(corpus),
                 "--config", str(config), "--workers", str(args.workers),
                 "--output", f"{scratch}/out{repeat}", "--dashboard-address", "127.0.0.1:0",
             ]  # fmt: skip

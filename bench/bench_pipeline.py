@@ -42,7 +42,8 @@ def rollscore_rewards(corpus: Path, scratch: Path, workers: int) -> list[float]:
     config.write_text(yaml.safe_dump(CONFIG))
     output = scratch / "scored"
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "score", str(corpus), "--config", str(config),
+        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(corpus),
+             "--config", str(config),
          "--output", str(output), "--workers", str(workers), "--overwrite"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

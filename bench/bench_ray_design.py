@@ -100,7 +100,7 @@ class RollscoreDesign:
     """rollscore's ``VLMEnvironment`` with a local cluster of its own."""
 
     def __init__(self, workers: int) -> None:
-        from env import VLMEnvironment
+        from rollscore.env import VLMEnvironment
 
         self.env = VLMEnvironment({**CONFIG, "num_workers": workers})
 

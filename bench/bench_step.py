@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client
+from rollscore.pipeline.cluster import local_cluster
+from rollscore.pipeline.run import score_rollouts
+from rollscore.rewards.math_answers import math_verify_func
 
 from bench.corpus import write_corpus
 from bench.plain_scoring import plain_format_reward, plain_rewards
-from pipeline.cluster import local_cluster
-from pipeline.run import score_rollouts
-from rewards.math_answers import math_verify_func
 
 FORMAT_ONLY = {"reward_functions": [{"name": "format", "weight": 1.0}]}
 FORMAT_AND_MATH = {
@@ -77,7 +77,7 @@ def step_latency(
     their rewards differ from the plain format reward, on ``client``'s cluster or else on the
     environment's own of ``workers`` workers. Each step scores another window of ``batch``
     rows, as in training, so no step can reuse an earlier result."""
-    from env import VLMEnvironment  # see main(): kept out of the workers
+    from rollscore.env import VLMEnvironment  # see main(): kept out of the workers
 
     starts = [(97 * index) % (len(conversations) - batch + 1) for index in range(repeats + 3)]
     seconds, differing = [], 0
@@ -96,7 +96,7 @@ def step_throughput(
     client: Client, conversations: list[Conversation], metadata: list[dict], batch: int
 ) -> tuple[float, list[float]]:
     """Rows per second of ``step`` over every row, ``batch`` rows at a time, and the rewards."""
-    from env import VLMEnvironment  # see main(): kept out of the workers
+    from rollscore.env import VLMEnvironment  # see main(): kept out of the workers
 
     rewards: list[float] = []
     with VLMEnvironment(FORMAT_AND_MATH, client) as env:

@@ -1,7 +1,6 @@
 """NeMo-RL's ``VLMEnvironment`` on Dask: a training batch is cut into partitions scored by the
-offline pipeline's partition kernel on a ``distributed`` cluster (by a Dask actor on each
-worker, or as the tasks of a Dask dataframe; see :class:`env.session.ScoringSession`), and comes
-back as tensors.
+offline pipeline's partition kernel on a ``distributed`` cluster, as the tasks of a Dask
+dataframe (:class:`rollscore.env.session.ScoringSession`), and comes back as tensors.
 
 ``step_async`` (and ``astep`` for asyncio) lets a trainer score batch k while it generates
 batch k+1: several steps may be in flight, each returning in its own input order.
@@ -19,13 +18,12 @@ import numpy as np
 import pandas as pd
 import torch
 from distributed import Client
-
-from env.errors import EnvironmentClosed
-from env.metrics import Metrics, global_post_process_and_metrics
-from env.session import ScoringSession
-from env.step_input import step_frame
-from env.types import EnvironmentReturn, VLMEnvConfig
-from rewards import ScoringConfig
+from rollscore.env.errors import EnvironmentClosed
+from rollscore.env.metrics import Metrics, global_post_process_and_metrics
+from rollscore.env.session import ScoringSession
+from rollscore.env.step_input import step_frame
+from rollscore.env.types import EnvironmentReturn, VLMEnvConfig
+from rollscore.rewards import ScoringConfig
 
 STEPS_IN_FLIGHT = 4
 """Steps that may be scored at once; more wait for one of them to finish."""
@@ -34,11 +32,11 @@ STEPS_IN_FLIGHT = 4
 class VLMEnvironment:
     """Scores training batches on a Dask cluster: the one behind ``client``, or else a
     ``LocalCluster`` it starts (``num_workers`` single-threaded worker processes on 127.0.0.1,
-    one per core by default) and owns (see :class:`env.session.ScoringSession`).
+    one per core by default) and owns (see :class:`rollscore.env.session.ScoringSession`).
 
     ``num_workers`` is also the number of partitions of a step; with a client given and no
     ``num_workers`` configured, it is the cluster's thread count. A bad configuration raises
-    :class:`rewards.ConfigError` before any cluster starts.
+    :class:`rollscore.rewards.ConfigError` before any cluster starts.
     """
 
     def __init__(self, cfg: VLMEnvConfig | ScoringConfig, client: Client | None = None) -> None:
@@ -123,7 +121,7 @@ class VLMEnvironment:
     def global_post_process_and_metrics(
         self, batch: MutableMapping[str, Any]
     ) -> tuple[MutableMapping[str, Any], Metrics]:
-        """Mask rewards by ``is_end`` in ``batch``, compute its metrics (:mod:`env.metrics`)."""
+        """Mask rewards by ``is_end`` in ``batch``, compute its metrics (:mod:`.metrics`)."""
         return global_post_process_and_metrics(batch)
 
     def shutdown(self) -> None:

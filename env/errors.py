@@ -1,5 +1,5 @@
-"""The errors a user of the training adapter can meet, beside those of :mod:`rewards.errors`
-(a bad configuration, a scoring process that cannot start)."""
+"""The errors a user of the training adapter can meet, beside those of
+:mod:`rollscore.rewards.errors` (a bad configuration, a scoring process that cannot start)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""The metrics of a global rollout batch: NeMo-RL's set, plus the fraction correct, the
-unbiased pass@k and, when the batch holds each sample's extracted answer under ``answers`` (a
-list, as a step with ``return_extracted_answer=True`` gives them), maj@k; overall and per data
-source. pass@k and maj@k follow :mod:`pipeline.estimators`.
+"""The metrics of a global rollout batch: NeMo-RL's set, overall and per data source; and when
+the batch says which samples are correct, the fraction correct, the unbiased pass@k and, when it
+also holds each sample's extracted answer under ``answers`` (a list, as a step with
+``return_extracted_answer=True`` gives them), maj@k. pass@k and maj@k follow
+:mod:`rollscore.pipeline.estimators`.
 
-A sample is *correct* when the batch's ``correct`` entry (a boolean tensor or list, for example
-built from the step's observations) says so and the sample ended properly. Without that entry a
-sample is correct when its masked reward is exactly 1, the seed's own notion of a correct
-solution (``correct_solution_generation_lengths``); with a partial-credit reward such as
-``format`` that undercounts, so pass ``correct`` when it matters. The unbiased pass@k counts
-correct samples; the seed's ``pass@samples_per_prompt`` counts samples with a reward above 0.
+*Correct* means what it means in the offline metrics: the rewards' correctness flag says so
+(the batch's ``correct`` entry, a boolean tensor or list, for example the step's observations
+read back) and the sample ended properly. A batch without that entry says nothing about
+correctness, so it gets none of the figures made from it. NeMo-RL's own
+``pass@samples_per_prompt`` counts samples with a reward above 0, and its
+``correct_solution_generation_lengths`` samples with a reward of exactly 1, as NeMo-RL does.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import torch
-
-from pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
-from pipeline.metrics import NO_SOURCE
+from rollscore.pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
+from rollscore.pipeline.metrics import NO_SOURCE
 
 Metrics = dict[str, float | int]
 
@@ -38,7 +38,7 @@ def global_post_process_and_metrics(
         return batch, _empty_metrics()
     rewards = rewards.double()
     ended = batch["is_end"].bool()
-    correct = _correct(batch, rewards, ended)
+    correct = _correct(batch, ended)
     prompts = _group_ids(batch["text"], samples, "text", rewards.device)
     generation = batch["generation_lengths"].double()
     prompt_lengths = batch["prompt_lengths"].double()
@@ -53,12 +53,13 @@ def global_post_process_and_metrics(
         "correct_solution_generation_lengths": (
             (generation - prompt_lengths)[solved].mean().item() if bool(solved.any()) else 0
         ),
-        "fraction_correct": correct.double().mean().item(),
-        **_pass_at_ks(prompts, correct),
     }
     votes = _votes(batch, samples)
-    if votes is not None:
-        metrics.update(_majority_at_ks(prompts, votes, correct))
+    if correct is not None:
+        metrics["fraction_correct"] = correct.double().mean().item()
+        metrics.update(_pass_at_ks(prompts, correct))
+        if votes is not None:
+            metrics.update(_majority_at_ks(prompts, votes, correct))
     if "data_source" in batch:
         metrics.update(_by_data_source(batch["data_source"], rewards, correct, prompts, votes))
     return batch, metrics
@@ -74,17 +75,20 @@ def _empty_metrics() -> Metrics:
         "generation_lengths": 0.0,
         "prompt_lengths": 0.0,
         "correct_solution_generation_lengths": 0,
-        "fraction_correct": 0.0,
     }
 
 
-def _correct(
-    batch: MutableMapping[str, Any], rewards: torch.Tensor, ended: torch.Tensor
-) -> torch.Tensor:
-    """Which samples are correct (see the module's docstring), as a boolean tensor."""
-    if "correct" in batch:
-        return torch.as_tensor(batch["correct"], device=ended.device).bool() & ended
-    return rewards == 1
+def _correct(batch: MutableMapping[str, Any], ended: torch.Tensor) -> torch.Tensor | None:
+    """Which samples are correct (see the module's docstring), as a boolean tensor; None when
+    the batch does not say."""
+    if batch.get("correct") is None:
+        return None
+    correct = torch.as_tensor(batch["correct"], device=ended.device).bool()
+    if correct.numel() != ended.numel():
+        raise ValueError(
+            f"batch['correct'] has {correct.numel()} entries for {ended.numel()} samples"
+        )
+    return correct & ended
 
 
 def _group_ids(
@@ -119,8 +123,8 @@ def _pass_at_ks(groups: torch.Tensor, correct: torch.Tensor) -> Metrics:
 
 
 def _votes(batch: MutableMapping[str, Any], samples: int) -> list[str | None] | None:
-    """Each sample's vote (:func:`pipeline.estimators.vote_key` of its ``answers`` entry), or
-    None when the batch has no answers."""
+    """Each sample's vote (:func:`~rollscore.pipeline.estimators.vote_key` of its ``answers``
+    entry), or None when the batch has no answers."""
     if batch.get("answers") is None:
         return None
     answers = list(batch["answers"])
@@ -144,12 +148,12 @@ def _majority_at_ks(
 def _by_data_source(
     data_sources: Sequence[object],
     rewards: torch.Tensor,
-    correct: torch.Tensor,
+    correct: torch.Tensor | None,
     prompts: torch.Tensor,
     votes: Sequence[str | None] | None,
 ) -> Metrics:
-    """Accuracy, fraction correct, pass@k and maj@k of each data source, as
-    ``"<source>/<metric>"``."""
+    """Accuracy of each data source, and its fraction correct, pass@k and maj@k when the batch
+    says which samples are correct, as ``"<source>/<metric>"``."""
     names = [source if isinstance(source, str) else NO_SOURCE for source in data_sources]
     sources = _group_ids(names, len(rewards), "data_source", rewards.device)
     metrics: Metrics = {}
@@ -157,6 +161,8 @@ def _by_data_source(
         mask = sources == index
         metrics[f"{name}/num_problems_in_batch"] = int(mask.sum())
         metrics[f"{name}/accuracy"] = rewards[mask].mean().item()
+        if correct is None:
+            continue
         metrics[f"{name}/fraction_correct"] = correct[mask].double().mean().item()
         for key, value in _pass_at_ks(prompts[mask], correct[mask]).items():
             metrics[f"{name}/{key}"] = value

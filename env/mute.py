@@ -1,4 +1,6 @@
-"""Muting the chatter reward functions print, which would otherwise flood a training log."""
+"""NeMo-RL's ``_mute_output``: the chatter of reward functions called in this process kept out
+of a training log. rollscore's own scoring needs none: math-verify and users' functions run in
+scoring processes whose output goes to the null device."""
 
 from __future__ import annotations
 

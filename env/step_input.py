@@ -7,10 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
-from pipeline.responses import BadRow, is_mapping, response_from_message_log
-from rewards import ErrorKind
+from rollscore.pipeline.kernel import with_input_problems
+from rollscore.pipeline.responses import BadRow, is_mapping, response_from_message_log
+from rollscore.rewards.result import ErrorKind, Problem
 
 
 def _objects(values: Sequence[object]) -> pd.Series:
@@ -30,25 +29,26 @@ def samples_frame(
     problems: Sequence[str | None] | None = None,
 ) -> pd.DataFrame:
     """Columns ``response`` and ``ground_truth`` (values as given: the kernel says why one is
-    bad), ``data_source`` when given, and the kernel's read-error columns for the rows that
-    ``problems`` (when given) says are bad inputs."""
+    bad), ``data_source`` when given, and for the rows that ``problems`` (when given) says are
+    bad inputs, why (:func:`~rollscore.pipeline.kernel.with_input_problems`)."""
     if len(responses) != len(ground_truths):
         raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
     columns = {"response": _objects(responses), "ground_truth": _objects(ground_truths)}
     if data_sources is not None:
         columns["data_source"] = _objects(data_sources)
-    if problems is not None and any(problem is not None for problem in problems):
-        columns[READ_ERROR] = _objects(problems)
-        columns[READ_ERROR_KIND] = _objects(
-            [None if problem is None else ErrorKind.BAD_INPUT.value for problem in problems]
-        )
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    if problems is None:
+        return frame
+    return with_input_problems(
+        frame, [None if text is None else Problem(ErrorKind.BAD_INPUT, text) for text in problems]
+    )
 
 
 def conversation_texts(
     conversations: Sequence[object],
 ) -> tuple[list[str | None], list[str | None]]:
-    """Each conversation's assistant text (:func:`pipeline.responses.response_from_message_log`),
+    """Each conversation's assistant text
+    (:func:`~rollscore.pipeline.responses.response_from_message_log`),
     and why a conversation has none (None where it has)."""
     texts: list[str | None] = []
     problems: list[str | None] = []

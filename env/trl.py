@@ -14,10 +14,9 @@ from types import TracebackType
 
 import numpy as np
 from distributed import Client
-
-from env.session import ScoringSession
-from env.step_input import conversation_texts, samples_frame
-from rewards import ScoringConfig
+from rollscore.env.session import ScoringSession
+from rollscore.env.step_input import conversation_texts, samples_frame
+from rollscore.rewards import ScoringConfig
 
 
 def completion_texts(completions: Sequence[object]) -> tuple[list[str | None], list[str | None]]:
@@ -37,7 +36,7 @@ class TRLReward:
     """A reward function for ``trl.GRPOTrainer``: each completion scored against its row's
     ``ground_truth_key`` column with a rollscore config's rewards (those of its ``data_source``
     when the dataset has that column), on the cluster behind ``client``, or else on a local
-    cluster it starts and owns (see :class:`env.session.ScoringSession`).
+    cluster it starts and owns (see :class:`rollscore.env.session.ScoringSession`).
 
     A completion without a ground truth (no such column, a None or a value that is neither a
     string nor a number) or that is not a string or a conversation with assistant text scores

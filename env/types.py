@@ -9,7 +9,7 @@ import torch
 
 
 class _VLMEnvConfigExtras(TypedDict, total=False):
-    """Settings beyond the seed's, read by :func:`rewards.load_config` like the others."""
+    """Settings beyond NeMo-RL's, read by :func:`rollscore.rewards.load_config` like the others."""
 
     sample_timeout: float
     by_data_source: dict[str, Any]
@@ -24,7 +24,7 @@ class VLMEnvConfig(_VLMEnvConfigExtras):
 
 
 class _VLMEnvironmentMetadataExtras(TypedDict, total=False):
-    """Optional per-sample fields beyond the seed's."""
+    """Optional per-sample fields beyond NeMo-RL's."""
 
     data_source: str
     """Selects the config's ``by_data_source`` rewards for the sample."""

@@ -1,16 +1,15 @@
-"""Scoring (response, ground truth) pairs in this process, as NeMo-RL's ``VLMVerifyWorker``."""
+"""Scoring (response, ground truth) pairs, as NeMo-RL's ``VLMVerifyWorker``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from env.mute import _mute_output
-from env.types import VLMEnvConfig
-from rewards import ScoringConfig, load_config, score_batch
+from rollscore.env.types import VLMEnvConfig
+from rollscore.rewards import ScoringConfig, load_config, score_batch
 
 
 class VLMVerifyWorker:
-    """Scores pairs with the configuration's combined reward, one pair at a time, in order."""
+    """Scores pairs with the configuration's combined reward, in order."""
 
     def __init__(self, cfg: VLMEnvConfig | ScoringConfig) -> None:
         self.config = load_config(cfg)
@@ -19,7 +18,8 @@ class VLMVerifyWorker:
         """The combined reward of each response against its ground truth.
 
         A pair a reward function raises on (or that is not two strings) scores 0.0 and the
-        others are scored as usual; whatever the reward functions print is muted.
+        others are scored as usual. What math-verify and users' functions print never reaches
+        this process: they run in scoring processes, whose output goes to the null device (so
+        this process's own streams, which its other threads may be writing, are left alone).
         """
-        with _mute_output():
-            return score_batch(self.config, ground_truths, pred_responses).reward
+        return score_batch(self.config, ground_truths, pred_responses).reward

@@ -16,11 +16,10 @@ from types import TracebackType
 
 import numpy as np
 import pandas as pd
-
-from env.session import ScoringSession
-from env.step_input import samples_frame
-from pipeline.cluster import scoring_client
-from rewards import ScoringConfig, load_config
+from rollscore.env.session import ScoringSession
+from rollscore.env.step_input import samples_frame
+from rollscore.pipeline.cluster import scoring_client
+from rollscore.rewards import ScoringConfig, load_config
 
 VerlScore = float | dict[str, float | str | None]
 """What verl's reward managers accept from a custom reward function, per sample."""
@@ -40,7 +39,7 @@ class VerlReward:
     extracted answer, "" when none; verl's maj@N votes on it). A bad sample (a ground truth that
     is missing or neither a string nor a number, a response that is not a string) scores 0.0,
     as a reward function that raises on it does. A bad config raises
-    :class:`rewards.ConfigError` here, when verl loads the file.
+    :class:`rollscore.rewards.ConfigError` here, when verl loads the file.
     """
 
     def __init__(

@@ -1,5 +1,6 @@
 """The ``rollscore`` command line.
 
+    rollscore --version
     rollscore score INPUT... --config CFG.yaml --output OUTDIR [--partition-rows N]
         [--performance-report FILE.html] [--resume | --overwrite] [--report] [CLUSTER]
     rollscore metrics OUTDIR [CLUSTER]
@@ -24,22 +25,22 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from distributed import Client, performance_report
-
-from pipeline.cluster import (
+from rollscore.pipeline.cluster import (
     WORKER_WAIT,
     default_workers,
     prestart_scoring_processes,
     scoring_client,
 )
-from pipeline.errors import USER_ERRORS, ClusterLost, InputError
-from pipeline.inputs.discovery import EXPECTED
-from pipeline.metrics import dataset_metrics
-from pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
-from pipeline.report import require_plotting, write_report
-from pipeline.run import ScoringJob, prepare_job, run_job
-from pipeline.summary import summary_table
-from rewards import load_config
-from rewards.scoring_children import children
+from rollscore.pipeline.errors import USER_ERRORS, ClusterLost, InputError
+from rollscore.pipeline.inputs.discovery import EXPECTED
+from rollscore.pipeline.metrics import dataset_metrics
+from rollscore.pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
+from rollscore.pipeline.report import require_plotting, write_report
+from rollscore.pipeline.run import ScoringJob, prepare_job, run_job
+from rollscore.pipeline.summary import summary_table
+from rollscore.rewards import load_config
+from rollscore.rewards.verifier import pool
+from rollscore.rewards.verifier.stack import describe_stack, verifier_stack
 
 SMALL_INPUT_BYTES = 16 * 2**20
 """Inputs up to this size are scored on a local cluster inside the command's process: starting
@@ -59,9 +60,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _PrintVersions(argparse.Action):
+    """``--version``: the verifier stack, one line each, then exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(describe_stack(verifier_stack()))
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rollscore", description="Score reinforcement-learning rollouts on Dask."
+    )
+    parser.add_argument(
+        "--version",
+        action=_PrintVersions,
+        help="print the versions of rollscore and its verifier stack, and which of its "
+        "accelerations of math-verify are on",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     score = commands.add_parser("score", help="score rollout files into a Parquet dataset")
@@ -151,7 +169,7 @@ def _score(arguments: argparse.Namespace) -> int:
     in_process = arguments.scheduler is None and job.input_bytes() <= SMALL_INPUT_BYTES
     if in_process and config.uses_scoring_processes:
         # while the cluster starts; the in-process worker's prestart below then finds them
-        children.prestart(arguments.workers or default_workers())
+        pool.scoring_processes.prestart(arguments.workers or default_workers())
     with _client(arguments, in_process) as client:
         if config.uses_scoring_processes:
             client.run(prestart_scoring_processes, wait=False)
@@ -235,10 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """The ``rollscore`` command: :func:`main`, then an exit that skips the interpreter's
-    teardown of Dask's and pandas' modules (about 0.7 s). The command has closed its cluster
-    by then; its scoring processes are stopped and its output flushed here."""
+    teardown of Dask's and pandas' modules, a noticeable part of a short run. The command has
+    closed its cluster by then; its scoring processes are stopped and its output flushed
+    here."""
     code = main()
-    children.shutdown()
+    pool.scoring_processes.shutdown()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

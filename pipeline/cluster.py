@@ -9,17 +9,17 @@ only, its dashboard included, unless asked otherwise.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
 import dask
-from distributed import Client, LocalCluster, Worker
-from distributed.deploy.cluster import Cluster
-
-from pipeline.errors import NoWorkers
-from rewards.scoring_children import children
+from dask.utils import parse_timedelta
+from distributed import Client, LocalCluster, Worker, WorkerPlugin
+from rollscore.pipeline.errors import NoWorkers
+from rollscore.rewards.verifier import pool
 
 
 def default_workers() -> int:
@@ -36,7 +36,15 @@ WORKER_WAIT = 60.0
 HISTORY_LENGTH = 120
 """Entries each of Dask's low-level histories keeps in the clusters started here, the workers'
 one-second statistical profiles among them: the dashboard's profile covers the last two
-minutes. Dask's own 1,000 grew each worker by about 300 MB over a long run."""
+minutes. Dask's own 1,000 grow each worker by hundreds of megabytes over a long run."""
+LOST_WORKER_TIMEOUT_KEY = "distributed.deploy.lost-worker-timeout"
+DASK_LOST_WORKER_TIMEOUT = "15s"
+"""Dask's default: a local cluster closes the nanny of a worker not back this long after it was
+lost, so a nanny still restarting its worker then (after a slow start on a busy machine, or a
+second crash) is closed with it, and the cluster stays a worker short for good."""
+LOST_WORKER_TIMEOUT = "30 days"
+"""What the processes that start rollscore's local clusters wait instead: longer than any run,
+so a nanny always brings its worker back."""
 
 
 def dashboard_address(given: str | None = None) -> str:
@@ -51,27 +59,23 @@ def dashboard_address(given: str | None = None) -> str:
     return LOCAL_DASHBOARD
 
 
-class NannyHealedCluster(LocalCluster):
-    """A ``LocalCluster`` whose lost workers are their nannies' to bring back, however late.
-
-    Dask's ``SpecCluster`` closes a worker's nanny for good when no worker of its name is
-    connected ``distributed.deploy.lost-worker-timeout`` after one was lost, so a nanny that is
-    restarting its worker at that moment (a slow start on a busy machine, a second crash) would
-    be closed with it, leaving the run a worker short. Here a loss only updates the worker list.
-    """
-
-    def _update_worker_status(self, op: str, msg: object) -> None:
-        Cluster._update_worker_status(self, op, msg)
+def keep_restarting_workers() -> None:
+    """Let every nanny of a local cluster of this process bring its worker back however late,
+    by Dask's own setting (read when a worker is lost), unless the user has set it."""
+    configured = parse_timedelta(dask.config.get(LOST_WORKER_TIMEOUT_KEY))
+    if configured == parse_timedelta(DASK_LOST_WORKER_TIMEOUT):
+        dask.config.set({LOST_WORKER_TIMEOUT_KEY: LOST_WORKER_TIMEOUT})
 
 
 def local_cluster(
     workers: int | None = None, dashboard: str | None = None, in_process: bool = False
 ) -> LocalCluster:
-    """A new :class:`NannyHealedCluster` of ``workers`` single-threaded worker processes on
-    127.0.0.1 (one per core by default: math-verify's child processes do the parallel work, one
-    per thread), or, ``in_process``, of one worker in this process with ``workers`` threads,
-    which starts and stops in a fraction of a second; its dashboard at
-    :func:`dashboard_address`."""
+    """A new ``LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1 (one
+    per core by default: the scoring processes do the parallel work, one per thread), or,
+    ``in_process``, of one worker in this process with ``workers`` threads, which starts and
+    stops in a fraction of a second; its dashboard at :func:`dashboard_address`. Its workers'
+    nannies bring them back however late (:func:`keep_restarting_workers`)."""
+    keep_restarting_workers()
     threads = workers or default_workers()
     placement = (
         {"n_workers": 1, "threads_per_worker": threads, "processes": False, "protocol": "tcp"}
@@ -83,9 +87,43 @@ def local_cluster(
         dask.config.set({"distributed.admin.low-level-log-length": HISTORY_LENGTH}),
     ):
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
-        return NannyHealedCluster(
+        return LocalCluster(
             **placement, host=LOOPBACK, dashboard_address=dashboard_address(dashboard)
         )
+
+
+REPORTED_ERRORS = ("VerifierUnavailable(", "InputChanged(")
+"""The errors a task raises that its caller reports in one line of its own (a scoring process
+that cannot start, an input that changed since it was planned), as Dask's text of them."""
+
+
+def _not_reported_by_the_caller(record: logging.LogRecord) -> bool:
+    """Whether a worker's log record is not Dask's traceback of a task that raised one of
+    :data:`REPORTED_ERRORS` (Dask logs ``"Compute Failed"`` with the exception's text fourth)."""
+    arguments = record.args if isinstance(record.args, tuple) else ()
+    return not (
+        str(record.msg).startswith("Compute Failed")
+        and len(arguments) > 3
+        and str(arguments[3]).startswith(REPORTED_ERRORS)
+    )
+
+
+class QuietReportedErrors(WorkerPlugin):
+    """Keeps the workers of a local cluster, whose logs go to the user's terminal, from logging
+    a traceback for an error the command or adapter reports in one line itself."""
+
+    name = "rollscore-quiet-reported-errors"
+
+    def setup(self, worker: Worker) -> None:
+        logging.getLogger("distributed.worker").addFilter(_not_reported_by_the_caller)
+
+
+def local_client(cluster: LocalCluster, **options: object) -> Client:
+    """A client of a local cluster rollscore started, its workers quiet about the errors the
+    caller reports (:class:`QuietReportedErrors`)."""
+    client = Client(cluster, **options)
+    client.register_plugin(QuietReportedErrors())
+    return client
 
 
 @contextmanager
@@ -117,15 +155,16 @@ def scoring_client(
         return
     with (
         local_cluster(workers, dashboard, in_process) as cluster,
-        closing(Client(cluster)) as client,
+        closing(local_client(cluster)) as client,
     ):
         yield client
 
 
 async def prestart_scoring_processes(dask_worker: Worker) -> None:
-    """Start a worker's scoring children, one per thread, without waiting for them (a coroutine,
-    for ``client.run(..., wait=False)``): they start while the client plans and sends work."""
-    children.prestart(dask_worker.state.nthreads)
+    """Start a worker's scoring processes, one per thread, without waiting for them (a
+    coroutine, for ``client.run(..., wait=False)``): they start while the client plans and sends
+    work."""
+    pool.scoring_processes.prestart(dask_worker.state.nthreads)
 
 
 def worker_count(client: Client) -> int:

@@ -1,12 +1,12 @@
 """The mistakes a user of the pipeline can make, each reported as one line before any work.
 
-The CLI turns these (and :class:`rewards.ConfigError`) into ``rollscore: error: ...`` and exit
-status 2.
+The CLI turns these (and :class:`rollscore.rewards.ConfigError`) into ``rollscore: error: ...``
+and exit status 2.
 """
 
 from __future__ import annotations
 
-from rewards.errors import ConfigError, VerifierUnavailable
+from rollscore.rewards.errors import ConfigError, VerifierUnavailable
 
 
 class InputError(ValueError):

@@ -2,12 +2,12 @@
 
 Each partition reduces to :class:`MetricPartials`: per source, the sums every row-level metric
 is made from, and the sample counts of each (prompt, answer) that the per-prompt estimators
-need (:mod:`pipeline.answer_tallies`, :mod:`pipeline.estimators`). A run computes them while
+need (:mod:`.tallies`, :mod:`.estimators`). A run computes them while
 it scores each partition, so the metrics need no second pass over the dataset; ``rollscore
 metrics`` and a resumed run read the metric columns of written parts instead. Partials merge
 by adding up; only they reach the client.
 
-The seed's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
+NeMo-RL's set (``accuracy`` as the mean of ``reward * is_end``, ``pass@samples_per_prompt``,
 ``fraction_of_samples_properly_ended``, ``num_problems_in_batch``, mean ``generation_lengths``
 and ``prompt_lengths``, ``correct_solution_generation_lengths``) plus the fraction correct
 (correct and properly ended), each component's mean, error counts by kind, the unbiased pass@k
@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
-
-from pipeline.answer_tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
-from pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
-from pipeline.output import OutputDir
-from rewards.result import ErrorKind
+from rollscore.pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
+from rollscore.pipeline.output import OutputDir
+from rollscore.pipeline.tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
+from rollscore.rewards.result import ErrorKind
 
 ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
 NO_SOURCE = "(none)"
@@ -81,7 +80,7 @@ def ended_flags(frame: pd.DataFrame) -> pd.Series:
 
 
 def masked_rewards(frame: pd.DataFrame, ended: pd.Series) -> pd.Series:
-    """``reward * is_end``, the seed's reward of a sample that may not have ended."""
+    """``reward * is_end``, NeMo-RL's reward of a sample that may not have ended."""
     return frame["reward"].astype(float).fillna(0.0) * ended
 
 

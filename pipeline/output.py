@@ -26,10 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-
-from pipeline.errors import InputError, OutputLocked
-from pipeline.partition import stopping_problem
-from rewards.result import ErrorKind, Problem
+from rollscore.pipeline.errors import InputError, OutputLocked
+from rollscore.rewards.result import ErrorKind
 
 SCORES = "scores"
 MANIFEST = "run.json"
@@ -216,19 +214,15 @@ def _locked_message(url: str, said: str) -> str:
 @dataclass(frozen=True)
 class PartWritten:
     """What writing one scored partition did: its row, error and timeout counts for the
-    progress line, or why it was not written (:func:`pipeline.partition.stopping_problem`)."""
+    progress line."""
 
     rows: int
     errors: int
     timeouts: int
-    stopped: Problem | None = None
 
 
 def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> PartWritten:
-    """Write one scored partition atomically, unless nothing in it could be scored."""
-    stopped = stopping_problem(frame)
-    if stopped is not None:
-        return PartWritten(0, 0, 0, stopped)
+    """Write one scored partition atomically."""
     write_part(frame, url, schema)
     kinds = frame["error_kind"]
     timeouts = (kinds == ErrorKind.TIMEOUT.value).fillna(False)

@@ -20,17 +20,17 @@ import pandas as pd
 import pyarrow as pa
 from distributed import Client, as_completed, get_client
 from distributed.comm import CommClosedError
-
-from pipeline.cluster import worker_count
-from pipeline.errors import ClusterLost, InputChanged, OutputExists
-from pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
-from pipeline.inputs.plan import file_state
-from pipeline.metrics import (
+from rollscore.pipeline.cluster import worker_count
+from rollscore.pipeline.errors import ClusterLost, InputChanged, OutputExists
+from rollscore.pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
+from rollscore.pipeline.inputs.plan import file_state
+from rollscore.pipeline.kernel import scored_rows, scored_rows_meta
+from rollscore.pipeline.metrics import (
     MetricAccumulator,
     MetricPartials,
     metric_partials,
 )
-from pipeline.output import (
+from rollscore.pipeline.output import (
     MANIFEST,
     METRICS,
     SCORES,
@@ -40,15 +40,8 @@ from pipeline.output import (
     part_name,
     write_scored_part,
 )
-from pipeline.partition import score_partition, scored_meta
-from pipeline.progress import ProgressLine
-from rewards import ConfigError, ErrorKind, ScoringConfig, VerifierUnavailable, load_config
-
-STOPPED_BY = {
-    ErrorKind.VERIFIER_UNAVAILABLE: VerifierUnavailable,
-    ErrorKind.INPUT_CHANGED: InputChanged,
-}
-"""The error a run stops with when a partition could not be scored at all, by its kind."""
+from rollscore.pipeline.progress import ProgressLine
+from rollscore.rewards import ConfigError, ScoringConfig, load_config
 
 
 @dataclass(frozen=True)
@@ -205,8 +198,9 @@ def score_rollouts(
 
 def scored_partitions(
     plan: InputPlan, blocks: Sequence[int], config: ScoringConfig
-) -> dd.DataFrame:
-    """The lazy Dask dataframe of the given blocks, scored partition by partition."""
+) -> tuple[dd.DataFrame, pa.Schema]:
+    """The lazy Dask dataframe of the given blocks, scored partition by partition, and the
+    Arrow schema of its rows."""
     input_meta = plan.schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     rollouts = dd.from_map(
         read_block,
@@ -216,18 +210,17 @@ def scored_partitions(
         label="read-rollouts",
         enforce_metadata=False,
     )
-    return rollouts.map_partitions(
-        score_partition, config, meta=scored_meta(input_meta, config), token="score-rollouts"
-    )
+    meta = scored_rows_meta(input_meta, config)
+    scored = rollouts.map_partitions(scored_rows, config, meta=meta, token="score-rollouts")
+    return scored, pa.Schema.from_pandas(meta, preserve_index=False)
 
 
 def finish_part(
     frame: pd.DataFrame, url: str, schema: pa.Schema
-) -> tuple[PartWritten, MetricPartials | None]:
+) -> tuple[PartWritten, MetricPartials]:
     """Write one scored partition and reduce it to its metric partials, in one task: the
     metrics need no second pass over the dataset."""
-    written = write_scored_part(frame, url, schema)
-    return written, None if written.stopped is not None else metric_partials(frame)
+    return write_scored_part(frame, url, schema), metric_partials(frame)
 
 
 def _score_blocks(
@@ -241,8 +234,7 @@ def _score_blocks(
     """Score, write and reduce the blocks ``todo``, the progress line following along."""
     if not todo:
         return
-    scored = scored_partitions(plan, todo, config=job.config)
-    schema = pa.Schema.from_pandas(scored._meta, preserve_index=False)
+    scored, schema = scored_partitions(plan, todo, config=job.config)
     run = uuid.uuid4().hex[:8]
     writes = [
         dask.delayed(finish_part)(
@@ -264,8 +256,6 @@ def _score_blocks(
         for future in as_completed(pending):
             pending.discard(future)
             written, partials = future.result()
-            if written.stopped is not None:
-                raise STOPPED_BY[written.stopped.kind](written.stopped.message)
             accumulator.add(partials)
             if line is not None:
                 line.update(written.rows, written.errors, written.timeouts)

@@ -2,10 +2,11 @@
 
 Per row: the combined reward and correctness flag exactly as the combined reward function
 returns them, each component's reward, the extracted answer, and the error (its text and its
-:class:`~rewards.result.ErrorKind`). Built-in rewards run here; math-verify and users'
-``"package.module:function"`` rewards run in the scoring children
-(:mod:`rewards.scoring_children`), bounded by the config's ``sample_timeout`` and
-``sample_memory_mb``.
+:class:`~rollscore.rewards.result.ErrorKind`). Built-in rewards run here; math-verify and users'
+``"package.module:function"`` rewards run in the scoring processes
+(:mod:`rollscore.rewards.verifier.pool`), bounded by the config's ``sample_timeout`` and
+``sample_memory_mb``. Before the rows are scored, the distinct questions their math rewards will
+put to math-verify are asked ahead, several in flight to one scoring process.
 
 One policy for a row with an error, whatever the kind (a bad input, a timeout, a reward that
 raised, crashed or returned a non-number): it scores 0.0 and is incorrect, whatever its other
@@ -21,22 +22,22 @@ kwargs) in alphabetical order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
-from rewards.combine import combine_scores
-from rewards.config import RewardSet, RewardSpec, ScoringConfig
-from rewards.errors import VerifierUnavailable, describe
-from rewards.math_answers import Question
-from rewards.registry import BUILTIN_RESULTS, MATH_VERIFY_QUESTIONS
-from rewards.result import ErrorKind, Problem, RewardResult
-from rewards.scoring_children import children, sample_limits
+from rollscore.rewards.combine import combine_scores
+from rollscore.rewards.config import RewardSet, RewardSpec, ScoringConfig
+from rollscore.rewards.errors import VerifierUnavailable, describe
+from rollscore.rewards.math_answers import Question
+from rollscore.rewards.registry import Scorer, reward_named
+from rollscore.rewards.result import ErrorKind, Problem, RewardResult
+from rollscore.rewards.verifier import pool
+from rollscore.rewards.verifier.requests import SampleLimits
 
-Scorer = Callable[[str, str], RewardResult]
 AHEAD_ROWS = 4096
 """Rows whose questions to math-verify are asked ahead together, before they are scored (see
-:meth:`~rewards.scoring_children.ScoringChildren.verify_ahead`): a bounded share of the memo."""
+:meth:`~rollscore.rewards.verifier.pool.ScoringProcesses.verify_ahead`): a bounded share of the
+memo."""
 
 
 @dataclass
@@ -63,25 +64,19 @@ def bad_input(ground_truth: object, response: object) -> Problem | None:
     return None
 
 
-def _builtin_scorer(spec: RewardSpec) -> Scorer:
-    """A built-in reward, run in this process; an exception costs its row only."""
-    function = partial(BUILTIN_RESULTS[spec.name], **dict(spec.kwargs))
+def _guarded(scorer: Scorer, name: str) -> Scorer:
+    """``scorer``, with an exception it raises costing its row only."""
 
     def scored(ground_truth: str, response: str) -> RewardResult:
         try:
-            return function(ground_truth, response)
+            return scorer(ground_truth, response)
         except VerifierUnavailable:
             raise  # nothing can be scored: stop the work, not one row
         except Exception as error:
-            problem = Problem(ErrorKind.REWARD_EXCEPTION, describe(error, f"{spec.name} raised "))
+            problem = Problem(ErrorKind.REWARD_EXCEPTION, describe(error, f"{name} raised "))
             return RewardResult(0.0, False, problem=problem)
 
     return scored
-
-
-def _user_scorer(spec: RewardSpec) -> Scorer:
-    """A user's function, run in a scoring child under the sample limits."""
-    return partial(children.call, spec.name, spec.kwargs)
 
 
 def _answer_priority(specs: Sequence[RewardSpec]) -> list[int]:
@@ -96,18 +91,16 @@ def _answer_priority(specs: Sequence[RewardSpec]) -> list[int]:
 class _ResolvedSet:
     """A reward set's scorers, built once per batch, not once per row."""
 
-    def __init__(self, reward_set: RewardSet) -> None:
+    def __init__(self, reward_set: RewardSet, limits: SampleLimits) -> None:
+        rewards = [(reward_named(spec.name), dict(spec.kwargs)) for spec in reward_set.specs]
         self.columns = [spec.column for spec in reward_set.specs]
         self.scorers = [
-            _builtin_scorer(spec) if spec.name in BUILTIN_RESULTS else _user_scorer(spec)
-            for spec in reward_set.specs
+            _guarded(reward.scorer(kwargs, limits), reward.name) for reward, kwargs in rewards
         ]
         self.weights = reward_set.weights
         self.priority = _answer_priority(reward_set.specs)
         self.questions = [
-            partial(MATH_VERIFY_QUESTIONS[spec.name], **dict(spec.kwargs))
-            for spec in reward_set.specs
-            if spec.name in MATH_VERIFY_QUESTIONS
+            reward.question_of(kwargs) for reward, kwargs in rewards if reward.math_answer
         ]
 
 
@@ -123,7 +116,7 @@ def score_batch(
 ) -> BatchScores:
     """Score each (ground truth, response) pair with the config's rewards (see the module's
     docstring for what a row gets). A bad row scores 0.0 and never stops the batch; only a
-    scoring child that cannot start at all raises (:class:`rewards.VerifierUnavailable`)."""
+    scoring process that cannot start at all raises (:class:`~.errors.VerifierUnavailable`)."""
     if len(ground_truths) != len(responses):
         raise ValueError(f"{len(ground_truths)} ground truths but {len(responses)} responses")
     if data_sources is not None and len(data_sources) != len(responses):
@@ -135,15 +128,14 @@ def score_batch(
         reward_set = config.rewards_for(source)
         functions = resolved.get(id(reward_set))
         if functions is None:
-            functions = resolved[id(reward_set)] = _ResolvedSet(reward_set)
+            functions = resolved[id(reward_set)] = _ResolvedSet(reward_set, config.sample_limits)
         rows.append((functions, ground_truth, response, bad_input(ground_truth, response)))
     scores = BatchScores(components={column: [] for column in config.component_columns})
-    with sample_limits(config.sample_limits):
-        for start in range(0, len(rows), AHEAD_ROWS):
-            ahead = rows[start : start + AHEAD_ROWS]
-            children.verify_ahead(_questions(ahead))
-            for row in ahead:
-                _score_row(scores, row)
+    for start in range(0, len(rows), AHEAD_ROWS):
+        ahead = rows[start : start + AHEAD_ROWS]
+        pool.scoring_processes.verify_ahead(_questions(ahead), config.sample_limits)
+        for row in ahead:
+            _score_row(scores, row)
     return scores
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from rewards.result import RewardResult
-from rewards.tags import tag_content
+from rollscore.rewards.result import RewardResult
+from rollscore.rewards.tags import tag_content
 
 Box = tuple[float, float, float, float]
 CORRECT_ABOVE = 0.5

@@ -19,22 +19,14 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import yaml
-
-from rewards.combine import RewardFunction, normalised_weights
-from rewards.errors import ConfigError
-from rewards.experiment_yaml import read_section
-from rewards.registry import (
-    IN_PROCESS_REWARDS,
-    UnknownReward,
-    check_arguments,
-    column_label,
-    resolve_reward,
-)
-from rewards.scoring_requests import (
+from rollscore.rewards.combine import normalised_weights
+from rollscore.rewards.errors import ConfigError, UnknownReward
+from rollscore.rewards.experiment_yaml import read_section
+from rollscore.rewards.registry import check_reward, column_label, reward_named
+from rollscore.rewards.verifier.requests import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIME_LIMIT,
     MAX_TIME_LIMIT,
@@ -52,7 +44,8 @@ TOP_LEVEL_KEYS = (
 MAX_CONFIG_VALUES = 100_000
 """More values than any real configuration holds, counting a YAML alias each time it is used."""
 MIN_MEMORY_MB = 1024
-"""Less than this and the scoring process could not score math: it uses about 260 MB."""
+"""Less than this and a scoring process could not score math: math-verify and sympy alone
+need a few hundred megabytes."""
 ENTRY_KEYS = ("name", "weight", "kwargs")
 
 
@@ -68,11 +61,6 @@ class RewardSpec:
     @property
     def column(self) -> str:
         return f"reward_{self.label}"
-
-    def function(self) -> RewardFunction:
-        """The callable ``fn(ground_truth, response)`` with the kwargs bound."""
-        function = resolve_reward(self.name)
-        return partial(function, **dict(self.kwargs)) if self.kwargs else function
 
 
 @dataclass(frozen=True)
@@ -132,10 +120,10 @@ class ScoringConfig:
 
     @property
     def uses_scoring_processes(self) -> bool:
-        """Whether some reward runs in scoring children (math-verify or a user's function)."""
+        """Whether some reward uses the scoring processes (math-verify or a user's function)."""
         reward_sets = (self.rewards, *(reward_set for _, reward_set in self.by_data_source))
         return any(
-            spec.name not in IN_PROCESS_REWARDS
+            reward_named(spec.name).uses_scoring_processes
             for reward_set in reward_sets
             for spec in reward_set.specs
         )
@@ -155,7 +143,7 @@ def load_config(
 ) -> ScoringConfig:
     """Read and validate a configuration from a mapping or a YAML file path; with ``section``,
     from that section of a NeMo-RL experiment file (``env.clevr-cogent``), as the file is
-    (:mod:`rewards.experiment_yaml`), its keys rollscore does not use ignored.
+    (:mod:`rollscore.rewards.experiment_yaml`), its keys rollscore does not use ignored.
 
     Raises :class:`ConfigError` (a ``ValueError``) with one line naming what is wrong.
     """
@@ -260,8 +248,7 @@ def _reward_spec(entry: Any, where: str) -> RewardSpec:
     if not isinstance(kwargs, Mapping):
         raise ConfigError(f"config: {label}: kwargs must be a mapping, not {kwargs!r}")
     try:
-        function = resolve_reward(name)
-        check_arguments(function, dict(kwargs))
+        check_reward(name, dict(kwargs))
     except UnknownReward as error:
         raise ConfigError(f"config: {label}: {error}") from None
     except TypeError as error:

@@ -7,8 +7,12 @@ class ConfigError(ValueError):
     """A configuration that cannot work; the message names the offending entry."""
 
 
+class UnknownReward(ValueError):
+    """A reward name that is neither built in nor an importable ``module:function``."""
+
+
 class VerifierUnavailable(RuntimeError):
-    """The math-verify child process could not be started at all."""
+    """A scoring process (math-verify, users' functions) could not be started at all."""
 
 
 ERROR_TEXT_LIMIT = 500

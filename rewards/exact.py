@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rewards.result import RewardResult
-from rewards.tags import tag_content
+from rollscore.rewards.result import RewardResult
+from rollscore.rewards.tags import tag_content
 
 
 def _alphanumeric_lower(text: str) -> str:

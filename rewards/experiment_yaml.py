@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewards.errors import ConfigError
+from rollscore.rewards.errors import ConfigError
 
 OVERRIDE = "_override_"
 MAX_REFERENCE_DEPTH = 32

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rewards.result import RewardResult
-from rewards.tags import has_tag_pair
+from rollscore.rewards.result import RewardResult
+from rollscore.rewards.tags import has_tag_pair
 
 THINK_CREDIT = 0.25
 ANSWER_CREDIT = 0.75

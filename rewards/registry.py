@@ -1,93 +1,137 @@
-"""Reward functions by name: the built-in ones and users' ``"package.module:function"``."""
+"""Every reward rollscore knows by name, one record each, and users' ``"package.module:function"``.
+
+A built-in reward is one :class:`Reward` in :data:`REWARDS`: its name, its result function,
+the answer it checks with math-verify (if it asks math-verify anything), and where its code
+runs. Adding one is a result function in the file of its family and one entry here.
+"""
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
-from rewards.bbox import bbox_giou_result, bbox_giou_reward
-from rewards.combine import RewardFunction
-from rewards.exact import (
+from rollscore.rewards.bbox import bbox_giou_result
+from rollscore.rewards.errors import UnknownReward
+from rollscore.rewards.exact import (
     exact_answer_alphanumeric_result,
-    exact_answer_alphanumeric_reward,
     exact_answer_alphanumeric_with_fallback_result,
-    exact_answer_alphanumeric_with_fallback_reward,
 )
-from rewards.format import format_result, format_reward
-from rewards.math_answers import (
+from rollscore.rewards.format import format_result
+from rollscore.rewards.math_answers import (
     Question,
-    geo3k_question,
+    geo3k_answer,
     geo3k_result,
-    geo3k_reward,
-    math_expression_question,
+    math_expression_answer,
     math_expression_result,
-    math_expression_reward,
+    question,
 )
-from rewards.result import RewardResult
+from rollscore.rewards.result import RewardResult
+from rollscore.rewards.user_functions import import_user_function, split_name
+from rollscore.rewards.verifier import pool
+from rollscore.rewards.verifier.pool import DEFAULT_LIMITS
+from rollscore.rewards.verifier.requests import SampleLimits
 
-ResultFunction = Callable[..., RewardResult]
-"""``fn(ground_truth, response, **kwargs) -> RewardResult``: a built-in reward, said fully."""
+Scorer = Callable[[str, str], RewardResult]
+"""``fn(ground_truth, response) -> RewardResult``: a reward with its arguments bound."""
+WORKER = "worker"
+SCORING_PROCESS = "scoring process"
+LIMITS_ARGUMENT = "limits"
+"""The argument a reward that uses the scoring processes takes its time and memory limits by."""
 
-BUILTIN_REWARDS: dict[str, RewardFunction] = {
-    "format": format_reward,
-    "exact_alnum": exact_answer_alphanumeric_reward,
-    "exact_alnum_with_fallback": exact_answer_alphanumeric_with_fallback_reward,
-    "math_expr": math_expression_reward,
-    "bbox_giou": bbox_giou_reward,
-    "geo3k": geo3k_reward,
+
+@dataclass(frozen=True)
+class Reward:
+    """One reward: what a config's ``name`` stands for."""
+
+    name: str
+    result: Callable[..., RewardResult]
+    """``fn(ground_truth, response, **kwargs) -> RewardResult``; one that uses the scoring
+    processes also takes ``limits``."""
+    math_answer: Callable[..., str | None] | None = None
+    """The answer the result checks with math-verify, from the result's own arguments (the
+    result calls this very function), or None for a reward that asks math-verify nothing."""
+    runs_in: str = WORKER
+    """Where the reward's own code runs: in the worker's scoring thread, or in a scoring
+    process (users' functions, bounded in time and memory there)."""
+
+    @property
+    def uses_scoring_processes(self) -> bool:
+        """Whether scoring with it needs the scoring processes: math-verify or a user's code."""
+        return self.runs_in == SCORING_PROCESS or self.math_answer is not None
+
+    def scorer(self, kwargs: Mapping[str, object], limits: SampleLimits) -> Scorer:
+        """The reward with ``kwargs`` bound, and ``limits`` when it uses the scoring processes."""
+        bound = dict(kwargs)
+        if self.uses_scoring_processes:
+            bound[LIMITS_ARGUMENT] = limits
+        return partial(self.result, **bound)
+
+    def question_of(self, kwargs: Mapping[str, object]) -> Callable[[str, str], Question | None]:
+        """``fn(ground_truth, response)``: what the reward will ask math-verify of a sample, or
+        None if it asks nothing."""
+        answer_of = partial(self.math_answer, **dict(kwargs)) if self.math_answer else None
+
+        def asked(ground_truth: str, response: str) -> Question | None:
+            answer = None if answer_of is None else answer_of(ground_truth, response)
+            return None if answer is None else question(ground_truth, answer)
+
+        return asked
+
+
+REWARDS: dict[str, Reward] = {
+    reward.name: reward
+    for reward in (
+        Reward("format", format_result),
+        Reward("exact_alnum", exact_answer_alphanumeric_result),
+        Reward("exact_alnum_with_fallback", exact_answer_alphanumeric_with_fallback_result),
+        Reward("math_expr", math_expression_result, math_expression_answer),
+        Reward("bbox_giou", bbox_giou_result),
+        Reward("geo3k", geo3k_result, geo3k_answer),
+    )
 }
-"""The NeMo-RL-signature function of each built-in name."""
-BUILTIN_RESULTS: dict[str, ResultFunction] = {
-    "format": format_result,
-    "exact_alnum": exact_answer_alphanumeric_result,
-    "exact_alnum_with_fallback": exact_answer_alphanumeric_with_fallback_result,
-    "math_expr": math_expression_result,
-    "bbox_giou": bbox_giou_result,
-    "geo3k": geo3k_result,
-}
-"""The same rewards returning :class:`RewardResult`, which batch scoring calls."""
-MATH_VERIFY_QUESTIONS: dict[str, Callable[..., Question | None]] = {
-    "math_expr": math_expression_question,
-    "geo3k": geo3k_question,
-}
-"""For the built-in rewards that ask math-verify, what they ask of a sample (same arguments),
-so that a batch's questions can be asked ahead."""
-IN_PROCESS_REWARDS = frozenset({"format", "exact_alnum", "exact_alnum_with_fallback", "bbox_giou"})
-"""The built-in rewards that never ask a scoring child: no math-verify, no user code."""
+"""The built-in rewards by config name."""
 
 
-class UnknownReward(ValueError):
-    """A reward name that is neither built in nor an importable ``module:function``."""
+def _user_result(
+    name: str,
+    ground_truth: str,
+    response: str,
+    *,
+    limits: SampleLimits = DEFAULT_LIMITS,
+    **kwargs: object,
+) -> RewardResult:
+    """A user's function ``name`` called on one sample in a scoring process."""
+    return pool.scoring_processes.call(name, tuple(kwargs.items()), ground_truth, response, limits)
 
 
 def known_names() -> str:
-    return ", ".join(sorted(BUILTIN_REWARDS)) + ", or 'package.module:function'"
+    return ", ".join(sorted(REWARDS)) + ", or 'package.module:function'"
 
 
-@cache
-def resolve_reward(name: str) -> RewardFunction:
-    """The function a config name stands for; raises :class:`UnknownReward` saying why not."""
-    if name in BUILTIN_REWARDS:
-        return BUILTIN_REWARDS[name]
-    module_name, colon, attribute = name.partition(":")
-    if not colon or not module_name or not attribute:
-        raise UnknownReward(f"unknown reward function {name!r}; known: {known_names()}")
+def reward_named(name: str) -> Reward:
+    """The reward a config name stands for: a built-in one, or a user's function (imported in
+    the scoring process that runs it, not here); raises :class:`UnknownReward`."""
+    if name in REWARDS:
+        return REWARDS[name]
     try:
-        module = importlib.import_module(module_name)
-    except Exception as error:  # a user module may fail to import in any way
-        raise UnknownReward(
-            f"cannot import module {module_name!r} for {name!r}: {type(error).__name__}: {error}"
-        ) from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise UnknownReward(f"module {module_name!r} has no function {attribute!r}")
-    return function
+        split_name(name)
+    except UnknownReward:
+        raise UnknownReward(f"unknown reward function {name!r}; known: {known_names()}") from None
+    return Reward(name, partial(_user_result, name), runs_in=SCORING_PROCESS)
 
 
-def check_arguments(function: RewardFunction, kwargs: dict[str, object]) -> None:
-    """Raise ``TypeError`` unless ``function(ground_truth, response, **kwargs)`` binds."""
+def check_reward(name: str, kwargs: Mapping[str, object]) -> None:
+    """Raise :class:`UnknownReward` unless ``name`` is a reward (a user's function is imported
+    here to see that it exists), and ``TypeError`` unless it accepts ``kwargs``."""
+    reward = reward_named(name)
+    function = reward.result if name in REWARDS else import_user_function(name)
+    if reward.uses_scoring_processes and LIMITS_ARGUMENT in kwargs:
+        raise TypeError(
+            f"'{LIMITS_ARGUMENT}' is not a keyword argument of a config (sample_timeout and "
+            "sample_memory_mb set the limits)"
+        )
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
@@ -95,7 +139,11 @@ def check_arguments(function: RewardFunction, kwargs: dict[str, object]) -> None
     try:
         signature.bind("ground truth", "response", **kwargs)
     except TypeError as error:
-        accepted = list(signature.parameters)[2:]
+        accepted = [
+            parameter
+            for parameter in list(signature.parameters)[2:]
+            if parameter != LIMITS_ARGUMENT or name not in REWARDS
+        ]
         raise TypeError(f"{error} (it accepts {accepted or 'no keyword arguments'})") from None
 
 

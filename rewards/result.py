@@ -22,17 +22,13 @@ class ErrorKind(str, Enum):
     UNREADABLE_ROW = "unreadable_row"
     """A line of input that does not parse as a JSON object, or text that cannot be encoded."""
     TIMEOUT = "timeout"
-    """A reward ran past ``sample_timeout`` (twice: it is tried once more on a fresh child)."""
+    """A reward ran past ``sample_timeout`` (twice: it is tried once more on a fresh process)."""
     REWARD_EXCEPTION = "reward_exception"
     """A reward function raised."""
     REWARD_CRASHED = "reward_crashed"
     """The process running a reward function died (twice), or it ran out of memory."""
     BAD_REWARD = "bad_reward"
     """A reward function returned NaN, inf, a non-number or a value of the wrong shape."""
-    VERIFIER_UNAVAILABLE = "verifier_unavailable"
-    """The scoring process could not start, so nothing could be scored: the work stops."""
-    INPUT_CHANGED = "input_changed"
-    """The input file changed since the run planned it: the run stops, nothing is written."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from distributed import Client
+from rollscore.pipeline.cluster import local_cluster
 
 from bench.corpus import write_corpus
-from pipeline.cluster import local_cluster
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""What math-verify makes of some answers, plain or with the scoring child's faster parsing
-(:data:`rewards.scoring_child.FASTER_PARSING`); run in a fresh process by
+"""What math-verify makes of some answers, plain or with the scoring process's accelerations
+(:data:`rollscore.rewards.verifier.stack.ACCELERATIONS`); run in a fresh process by
 ``tests/test_faster_parsing.py``, which compares the two:
 
-    PYTHONPATH=. python tests/parse_outcomes.py plain|scoring-child < INPUT.json
+    python tests/parse_outcomes.py plain|scoring-process < INPUT.json
 
 INPUT is ``{"texts": [...], "pairs": [[gold index, prediction index], ...]}``. Writes JSON to
-stdout: the library versions; per text, math-verify's ``parse`` under the scoring child's gold
+stdout: the library versions; per text, math-verify's ``parse`` under the scoring process's gold
 and prediction configurations; every call math-verify made to latex2sympy and what it gave;
 per pair, ``verify``'s verdict on the parsed gold and prediction. Results are written as
 ``srepr`` and ``str``, exceptions as type and message. No time limit inside math-verify, as in
-the scoring child; a harness alarm ends a runaway call as the outcome "timed out".
+the scoring process; a harness alarm ends a runaway call as the outcome "timed out".
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from rewards.scoring_child import FASTER_PARSING, _gold_targets, _prediction_targets
+from rollscore.rewards.verifier.scoring_process import _gold_targets, _prediction_targets
+from rollscore.rewards.verifier.stack import ACCELERATIONS
 
 CALL_SECONDS = 30
 """Far above any normal call: an alarm this late only ends a runaway sympy computation."""
@@ -89,8 +90,8 @@ def main(mode: str) -> None:
 
     inputs = json.load(sys.stdin)
     installed = {
-        speed_up.__name__: mode == "scoring-child" and speed_up.install()
-        for speed_up in FASTER_PARSING
+        name: mode == "scoring-process" and acceleration.install()
+        for name, acceleration in ACCELERATIONS.items()
     }
     signal.signal(signal.SIGALRM, _time_out)
     calls: list = []

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from rewards import bbox_giou_reward
+from rollscore.rewards import bbox_giou_reward
 
 
 def answer(box: str) -> str:

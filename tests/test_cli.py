@@ -14,9 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client
-
-from pipeline.cli import main
-from rewards import (
+from rollscore.pipeline.cli import main
+from rollscore.rewards import (
     bbox_giou_reward,
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
@@ -33,7 +32,7 @@ CONFIG_YAML = (
 def rollscore(*arguments: str, **options) -> subprocess.CompletedProcess:
     """Run the installed command line in a new process."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *arguments],
+        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
         capture_output=True,
         text=True,
         timeout=600,
@@ -261,7 +260,7 @@ def test_an_interrupted_run_resumes_and_holds_each_row_once(
     command = [
         sys.executable,
         "-m",
-        "pipeline.cli",
+        "rollscore.pipeline.cli",
         "score",
         str(corpus_path),
         "--config",
@@ -374,7 +373,7 @@ def test_a_small_input_is_scored_inside_the_command_with_one_scoring_process_per
     import psutil
 
     run = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "score", str(EXAMPLES / "rollouts.jsonl"),
+        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(EXAMPLES / "rollouts.jsonl"),
          "--config", str(EXAMPLES / "config.yaml"), "--output", str(tmp_path / "out"),
          "--workers", "2", "--partition-rows", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -389,7 +388,7 @@ def test_a_small_input_is_scored_inside_the_command_with_one_scoring_process_per
     assert run.returncode == 0
     seen.discard("")  # a child that has exited and is not reaped yet shows no command line
     seen.discard(own_line)  # a scoring process caught between its fork and its exec
-    scoring = {line for line in seen if "rewards.scoring_child" in line}
+    scoring = {line for line in seen if "rollscore.rewards.verifier.scoring_process" in line}
     assert len(scoring) == 2, seen  # started with the command, one per thread, never replaced
     assert seen == scoring, seen  # and no Dask worker processes
     scores = pd.read_parquet(tmp_path / "out" / "scores")

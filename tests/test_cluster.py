@@ -8,9 +8,10 @@ import signal
 import time
 
 import dask
+import pytest
+from dask.utils import parse_timedelta
 from distributed import Client, Worker
-
-from pipeline.cluster import HISTORY_LENGTH, local_cluster
+from rollscore.pipeline.cluster import HISTORY_LENGTH, local_cluster
 
 
 def busy(seconds: float) -> int:
@@ -42,22 +43,37 @@ def test_a_workers_profile_history_stops_growing_at_the_bound():
     assert list(cycles.values()) == [HISTORY_LENGTH]
 
 
-def test_a_worker_restarted_after_the_lost_worker_timeout_stays_in_the_cluster():
-    # Dask's own clusters close a worker's nanny for good when no worker of its name is back
-    # within the lost-worker timeout (15 s), so a slow restart or a second crash at that moment
-    # leaves the run a worker short. With a 100 ms timeout every restart comes back after it.
+SLOW_START = """
+import os, time
+if os.path.exists({marker!r}):
+    time.sleep({seconds})
+"""
+"""A worker preload: a worker started while the marker file exists takes ``seconds`` to start."""
+
+
+@pytest.mark.slow
+def test_a_worker_restarted_after_the_lost_worker_timeout_stays_in_the_cluster(tmp_path):
+    # Dask's own local clusters close a worker's nanny for good when no worker of its name is
+    # back 15 s (distributed.deploy.lost-worker-timeout) after one was lost, so a slow restart
+    # or a second crash at that moment leaves the run a worker short. Here the worker is killed,
+    # comes back, and is killed again; its second start takes longer than those 15 s.
+    marker = tmp_path / "slow"
+    preload = tmp_path / "slow_start.py"
+    preload.write_text(SLOW_START.format(marker=str(marker), seconds=parse_timedelta("15s") + 3))
     with (
-        dask.config.set({"distributed.deploy.lost-worker-timeout": "100ms"}),
+        dask.config.set({"distributed.worker.preload": [str(preload)]}),
         local_cluster(2, "127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         client.wait_for_workers(2, timeout=60)
-        for _ in range(2):  # the second time, the worker the nanny brought back is killed
+        for slow in (False, True):  # the second time, the worker the nanny brought back
+            if slow:
+                marker.touch()
             address = min(client.nthreads())
             os.kill(client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
             _wait_until_gone(client, address)
-            client.wait_for_workers(2, timeout=30)
-        time.sleep(0.5)  # well past the last loss's timeout
+            client.wait_for_workers(2, timeout=60)
+        time.sleep(1.0)  # past the last loss's timeout
 
         assert len(client.run(os.getpid)) == 2
         assert len(cluster.workers) == 2

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from rewards import (
+from rollscore.rewards import (
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
     format_reward,

@@ -6,9 +6,8 @@ import math
 import re
 
 import pytest
-
-from rewards import ConfigError, ScoringConfig, load_config
-from rewards.scoring_requests import DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT
+from rollscore.rewards import ConfigError, ScoringConfig, load_config, score_batch
+from rollscore.rewards.verifier.requests import DEFAULT_MEMORY_MB, DEFAULT_TIME_LIMIT
 
 FORMAT = {"name": "format", "weight": 0.2}
 USER_MODULE = '''
@@ -59,9 +58,8 @@ def test_kwargs_are_bound_to_the_function():
     config = load_config(
         {"reward_functions": [{"name": "format", "weight": 1, "kwargs": {"answer_tag": "final"}}]}
     )
-    function = config.rewards.specs[0].function()
-    assert function("", "<final>x</final>") == (0.75, None)
-    assert function("", "<answer>x</answer>") == (0.0, None)
+    scores = score_batch(config, ["", ""], ["<final>x</final>", "<answer>x</answer>"])
+    assert scores.reward == [0.75, 0.0]
 
 
 def test_a_valid_yaml_file(tmp_path):
@@ -119,9 +117,8 @@ def test_a_module_function_name(module_dir):
         }
     )
     assert config.component_columns == ["reward_shout_reward"]
-    function = config.rewards.specs[0].function()
-    assert function("yes", "YES") == (2.0, None)
-    assert function("yes", "yes") == (0.0, None)
+    scores = score_batch(config, ["yes", "yes"], ["YES", "yes"])
+    assert scores.components["reward_shout_reward"] == [2.0, 0.0]
 
 
 def _entries(*extra):
@@ -217,12 +214,12 @@ def _entries(*extra):
             id="module-does-not-exist",
         ),
         pytest.param(
-            _entries({"name": "rewards.format:no_such_function", "weight": 1}),
+            _entries({"name": "rollscore.rewards.format:no_such_function", "weight": 1}),
             ["reward_functions[1]", "has no function 'no_such_function'"],
             id="missing-attribute",
         ),
         pytest.param(
-            _entries({"name": "rewards.format:", "weight": 1}),
+            _entries({"name": "rollscore.rewards.format:", "weight": 1}),
             ["reward_functions[1]", "unknown reward function"],
             id="empty-attribute",
         ),
@@ -540,8 +537,8 @@ def test_the_sections_of_a_nemo_rl_experiment_yaml_read_as_nemo_rl_reads_them(ex
     assert refcoco.rewards.specs[1].kwargs == (
         ("giou_penalty_thres", 0.5),
     )  # "answer_note" ignored
-    function = refcoco.rewards.specs[1].function()
-    assert function("[0, 0, 1, 1]", "<answer>[0, 0, 1, 1]</answer>") == (1.0, True)
+    scores = score_batch(refcoco, ["[0, 0, 1, 1]"], ["<answer>[0, 0, 1, 1]</answer>"])
+    assert scores.components["reward_bbox_giou"] == [1.0]
 
 
 def test_a_section_inherited_from_the_parent_is_found_and_checked(experiment):

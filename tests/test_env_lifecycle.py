@@ -6,11 +6,10 @@ import os
 
 import psutil
 import pytest
+import rollscore.env.session
 from distributed import Client
-
-import env.session
-from env import VLMEnvironment
-from rewards import ConfigError, VerifierUnavailable
+from rollscore.env import VLMEnvironment
+from rollscore.rewards import ConfigError, VerifierUnavailable
 
 CONFIG = {
     "num_workers": 2,
@@ -41,7 +40,9 @@ def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
         for pid in pids.values():  # each worker already runs its math-verify process
             children = psutil.Process(pid).children()
-            assert any("rewards.scoring_child" in c.cmdline() for c in children)
+            assert any(
+                "rollscore.rewards.verifier.scoring_process" in c.cmdline() for c in children
+            )
         assert result.rewards.tolist() == pytest.approx([0.95, 0.15])
 
     with pytest.raises(OSError):
@@ -64,7 +65,7 @@ def test_a_bad_config_raises_before_any_cluster_starts(config, monkeypatch):
     def no_cluster(*args, **kwargs):
         raise AssertionError("a cluster was started for a bad config")
 
-    monkeypatch.setattr(env.session, "local_cluster", no_cluster)
+    monkeypatch.setattr(rollscore.env.session, "local_cluster", no_cluster)
 
     with pytest.raises(ConfigError):
         VLMEnvironment(config)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from env import global_post_process_and_metrics
+from rollscore.env import global_post_process_and_metrics
 
 
 class BatchedDataDict(dict):
@@ -41,12 +40,20 @@ def test_token_prompts_masking_written_back_and_seed_metrics():
         "generation_lengths": pytest.approx(35.0),
         "prompt_lengths": pytest.approx(3.0),
         "correct_solution_generation_lengths": pytest.approx(10 - 3),
-        # no "correct" entry: a sample is correct when its masked reward is exactly 1
-        "fraction_correct": pytest.approx(1 / 6),
-        # n = 2 per prompt, c = 1, 0, 0: pass@1 = mean(c / n), pass@2 = share with c > 0
-        "pass@1": pytest.approx((1 / 2 + 0 + 0) / 3),
-        "pass@2": pytest.approx(1 / 3),
+        # no "correct" entry: nothing is said of correctness, so no figure made from it
     }
+
+
+def test_correctness_comes_from_the_correct_entry_not_from_the_rewards():
+    batch = token_prompt_batch()
+    batch["correct"] = [False, True, False, True, True, False]  # a reward of 0.5 may be correct
+
+    _, metrics = global_post_process_and_metrics(batch)
+
+    # correct and ended: [F, T, F, F, F, F]; n = 2 per prompt, c = 1, 0, 0 (P0, P1, P2 -> P1 c=1)
+    assert metrics["fraction_correct"] == pytest.approx(1 / 6)
+    assert metrics["pass@1"] == pytest.approx((0 + 1 / 2 + 0) / 3)
+    assert metrics["pass@2"] == pytest.approx(1 / 3)
 
 
 def string_prompt_batch() -> BatchedDataDict:
@@ -105,7 +112,6 @@ def test_no_solved_sample_gives_zero_correct_solution_length():
     _, metrics = global_post_process_and_metrics(batch)
 
     assert metrics["correct_solution_generation_lengths"] == 0
-    assert metrics["fraction_correct"] == metrics["pass@1"] == metrics["pass@2"] == 0.0
     assert metrics["pass@samples_per_prompt"] == pytest.approx(1 / 3)
 
 
@@ -135,7 +141,6 @@ def test_empty_batch_gives_zeros(batch):
         "generation_lengths": 0.0,
         "prompt_lengths": 0.0,
         "correct_solution_generation_lengths": 0,
-        "fraction_correct": 0.0,
     }
 
 

@@ -16,10 +16,8 @@ import warnings
 import pytest
 import torch
 from distributed import Client, get_task_stream
-
-import env.session
-from env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
-from rewards import (
+from rollscore.env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
+from rollscore.rewards import (
     bbox_giou_reward,
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
@@ -45,7 +43,7 @@ import re
 import time
 import warnings
 
-from rewards import exact_answer_alphanumeric_reward, format_reward
+from rollscore.rewards import exact_answer_alphanumeric_reward, format_reward
 
 
 def fragile_reward(ground_truth, response):
@@ -294,7 +292,7 @@ def test_empty_batch_gives_empty_tensors_without_a_cluster_call(math_env, monkey
     def no_cluster(*args, **kwargs):
         raise AssertionError("an empty batch must not reach the cluster")
 
-    monkeypatch.setattr(env.session, "score_frame", no_cluster)
+    monkeypatch.setattr(math_env.client, "compute", no_cluster)
 
     result = math_env.step([], [], return_extracted_answer=True)
 
@@ -355,13 +353,10 @@ def test_a_worker_killed_during_a_step_is_retried_and_every_reward_returned(
         client.wait_for_workers(2, timeout=120)
         assert busy not in client.scheduler_info()["workers"]  # the nanny started a new worker
 
-        # The next step starts scorers on the new worker; the one after runs no task at all.
+        # the next step is scored on the new worker too
         batch = [conversation(r) for r in shapes], [{"ground_truth": "a"}] * len(shapes)
         formats = [format_reward("a", shape)[0] for shape in shapes]
         assert environment.step(*batch).rewards.tolist() == formats
-        with get_task_stream(client) as tasks:
-            assert environment.step(*batch).rewards.tolist() == formats
-        assert tasks.data == []
 
 
 def _wait_for_busy_worker(client: Client, marks: pathlib.Path, timeout: float = 30.0) -> str:
@@ -464,12 +459,12 @@ def test_content_parts_are_scored_on_their_text_parts_joined(math_env):
     assert result.answers == ["3", None, None]
 
 
-@pytest.mark.parametrize("partitions", [2, 3], ids=["scorers", "tasks"])
+@pytest.mark.parametrize("partitions", [2, 3], ids=["one per worker", "more than workers"])
 def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_graph(
     client, partitions
 ):
-    """A step's graph carries its batch on purpose (with more partitions than workers, it is
-    scored as tasks); a trainer's log gets no warning each step."""
+    """A step's graph carries its batch on purpose (so a partition whose worker dies is scored
+    again); a trainer's log gets no warning each step."""
     long_reasoning = "Let us reason step by step. " * 500  # 14 kB a response: 14 MB a batch
     conversations = [
         conversation(f"<think>{long_reasoning}</think><answer>{index % 7}</answer>")
@@ -488,44 +483,25 @@ def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_gra
     assert torch.equal(result.rewards, torch.tensor(expected))
 
 
-def test_steps_after_the_cluster_restarts_are_scored_and_run_no_task_again(client, helpers):
+def test_a_steps_partitions_are_dask_tasks_on_the_dashboards_task_stream(client):
+    batch = [conversation("<think>t</think><answer>1</answer>")] * 4, [{"ground_truth": "1"}] * 4
+    with (
+        VLMEnvironment(FORMAT_AND_MATH, client) as environment,
+        get_task_stream(client) as tasks,
+    ):
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+
+    scoring = [task for task in tasks.data if "rollscore-step" in str(task["key"])]
+    assert len(scoring) == 2  # one task per partition, under the step's name
+
+
+def test_steps_after_the_cluster_restarts_are_scored(client):
     batch = [conversation("<think>t</think><answer>1</answer>")] * 4, [{"ground_truth": "1"}] * 4
     with VLMEnvironment(FORMAT_AND_MATH, client) as environment:
         assert environment.step(*batch).rewards.tolist() == [1.0] * 4
         client.restart()
-
-        with get_task_stream(client) as fallback:
-            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
-        with get_task_stream(client) as restarting:
-            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
-        with get_task_stream(client) as tasks:
-            assert environment.step(*batch).rewards.tolist() == [1.0] * 4
-    assert fallback.data and not any(_starts_scorer(task) for task in fallback.data)
-    assert len(restarting.data) == 2 and all(_starts_scorer(task) for task in restarting.data)
-    assert tasks.data == []
-
-
-def _starts_scorer(task: dict) -> bool:
-    """Whether a task of the task stream started a worker's scorer."""
-    return str(task["key"]).startswith("PartitionScorer-")
-
-
-def test_a_closed_environment_leaves_no_scorer_on_the_workers_of_a_given_client(client):
-    before = _actors_on_workers(client)  # other environments' scorers
-    with VLMEnvironment(FORMAT_AND_MATH, client) as environment:
-        environment.step([conversation("<answer>1</answer>")], [{"ground_truth": "1"}])
-        assert _actors_on_workers(client) == [count + 1 for count in before]
-
-    deadline = time.monotonic() + 10
-    while _actors_on_workers(client) != before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _actors_on_workers(client) == before
-
-
-def _actors_on_workers(client: Client) -> list[int]:
-    """How many actors each worker holds, in address order."""
-    held = client.run(lambda dask_worker: len(dask_worker.state.actors))
-    return [held[address] for address in sorted(held)]
+        client.wait_for_workers(2, timeout=120)
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 4
 
 
 def test_steps_in_flight_when_a_worker_is_killed_each_return_every_reward(

@@ -1,14 +1,14 @@
-"""``VLMVerifyWorker.verify`` and ``_mute_output``: rewards scored in this process, in order,
-one bad pair never spoiling the others, reward chatter kept out of the training log."""
+"""``VLMVerifyWorker.verify`` and ``_mute_output``: rewards scored in order, one bad pair never
+spoiling the others, reward chatter kept out of the training log."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
-
-from env import VLMVerifyWorker, _mute_output
-from rewards import (
+from rollscore.env import VLMVerifyWorker, _mute_output
+from rollscore.rewards import (
     ConfigError,
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
@@ -69,18 +69,25 @@ def test_a_pair_that_raises_or_is_not_text_scores_zero_alone(module_dir):
     assert rewards == [1.0, 0.0, 1.0, 0.0, 0.0]
 
 
-def test_reward_chatter_is_muted(module_dir, capsys):
+def test_reward_chatter_never_reaches_the_callers_streams(module_dir, capfd):
+    said = module_dir / "pid"
     (module_dir / "chatty_rewards.py").write_text(
-        "import sys\n"
+        "import os, sys\n"
         "def chatty(ground_truth, response):\n"
+        f"    open({str(said)!r}, 'w').write(str(os.getpid()))\n"
         "    print('scoring', response)\n"
         "    print('warning: slow', file=sys.stderr)\n"
+        "    os.write(1, b'from C code\\n')\n"
         "    return 0.5, None\n"
     )
     worker = VLMVerifyWorker({"reward_functions": [{"name": "chatty_rewards:chatty", "weight": 1}]})
 
     assert worker.verify(["a", "b"], ["x", "y"]) == [0.5, 0.5]
-    assert capsys.readouterr() == ("", "")
+
+    assert capfd.readouterr() == ("", "")
+    scoring_process = int(said.read_text())  # where the chatter went: the null device
+    assert os.readlink(f"/proc/{scoring_process}/fd/1") == os.devnull
+    assert os.readlink(f"/proc/{scoring_process}/fd/2") == os.devnull
 
 
 def test_mute_output_restores_the_streams(capsys):

@@ -8,8 +8,7 @@ from itertools import combinations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline.estimators import (
+from rollscore.pipeline.estimators import (
     majority_at_k,
     majority_at_k_sums,
     pass_at_k,

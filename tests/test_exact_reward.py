@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from rewards import (
+from rollscore.rewards import (
     exact_answer_alphanumeric_reward,
     exact_answer_alphanumeric_with_fallback_reward,
 )

@@ -1,5 +1,9 @@
-"""The scoring child's faster parsing (two-stage SLL-then-LL LaTeX parsing, sympy's namespace
-built once) gives exactly what plain math-verify gives."""
+"""The scoring process's accelerations of math-verify's parsing (two-stage SLL-then-LL LaTeX
+parsing, sympy's namespace built once) give exactly what plain math-verify gives.
+
+On library versions they do not cover, the accelerations stay off and their tests are skipped;
+with ``ROLLSCORE_REQUIRE_ACCELERATIONS=1`` (as CI sets, installing the covered versions) those
+tests fail instead, so an acceleration never goes off unnoticed."""
 
 from __future__ import annotations
 
@@ -13,11 +17,10 @@ from pathlib import Path
 
 import pytest
 from adversarial_latex import GOLDS, adversarial_answers, deep_answers, settled_in_sympy
+from rollscore.rewards.math_answers import boxed
+from rollscore.rewards.verifier import sympy_namespace, two_stage_parsing
+from rollscore.rewards.verifier.stack import ACCELERATIONS, verifier_stack
 
-from rewards import sympy_namespace, two_stage_parsing
-from rewards.math_answers import boxed
-
-ROOT = Path(__file__).resolve().parents[1]
 MATH_VERIFY_CASES = Path(__file__).parent / "data" / "math_verify_cases.json"
 """(gold, prediction) pairs and lone answers from math-verify's own tests."""
 ADVERSARIAL_ANSWERS = 5000
@@ -77,10 +80,27 @@ FORMER_DIVERGENCES = [
     r"\frac{1}{2}",
 ]
 
-needs_verified_versions = pytest.mark.skipif(
-    not two_stage_parsing.versions_verified(),
-    reason="two-stage parsing stays off on these library versions",
-)
+
+def require_covered_versions(*accelerations) -> None:
+    """Skip the test unless the accelerations are on with these library versions; fail
+    instead of skipping when ``ROLLSCORE_REQUIRE_ACCELERATIONS=1``."""
+    off = [module.__name__ for module in accelerations if not module.versions_verified()]
+    if not off:
+        return
+    said = f"{', '.join(off)} off on {verifier_stack()['versions']}"
+    if os.environ.get("ROLLSCORE_REQUIRE_ACCELERATIONS") == "1":
+        pytest.fail(f"{said}, where the accelerations are required")
+    pytest.skip(said)
+
+
+@pytest.fixture
+def two_stage_versions():
+    require_covered_versions(two_stage_parsing)
+
+
+@pytest.fixture
+def sympy_versions():
+    require_covered_versions(sympy_namespace)
 
 
 @pytest.fixture
@@ -102,15 +122,15 @@ def _latex2sympy_outcome(latex: str) -> str:
         return f"raised {type(error).__name__}: {error}"
 
 
-@needs_verified_versions
-def test_former_divergences_parse_as_plain_latex2sympy_parses_them(restored_latex2sympy):
+def test_former_divergences_parse_as_plain_latex2sympy_parses_them(
+    restored_latex2sympy, two_stage_versions
+):
     plain = [_latex2sympy_outcome(latex) for latex in FORMER_DIVERGENCES]
     assert two_stage_parsing.install()
     assert [_latex2sympy_outcome(latex) for latex in FORMER_DIVERGENCES] == plain
 
 
-@needs_verified_versions
-def test_install_is_idempotent(restored_latex2sympy):
+def test_install_is_idempotent(restored_latex2sympy, two_stage_versions):
     assert two_stage_parsing.install()
     installed = restored_latex2sympy.create_parser
     assert two_stage_parsing.install()
@@ -132,11 +152,6 @@ def test_install_changes_nothing_on_unverified_versions(
     assert not two_stage_parsing.install()
     assert restored_latex2sympy.create_parser is plain
 
-
-needs_verified_sympy = pytest.mark.skipif(
-    not sympy_namespace.versions_verified(),
-    reason="sympy's namespace is built per call on this sympy version",
-)
 
 SYMPIFIED = [
     "12",
@@ -180,15 +195,17 @@ def _sympified(text: str, evaluate: bool = True) -> str:
         return f"raised {type(error).__name__}: {error}"
 
 
-@needs_verified_sympy
-def test_sympify_gives_what_it_gave_with_the_namespace_built_once(restored_parse_expr):
+def test_sympify_gives_what_it_gave_with_the_namespace_built_once(
+    restored_parse_expr, sympy_versions
+):
     plain = [_sympified(text, evaluate) for text in SYMPIFIED for evaluate in (True, False)]
     assert sympy_namespace.install()
     assert [_sympified(t, evaluate) for t in SYMPIFIED for evaluate in (True, False)] == plain
 
 
-@needs_verified_sympy
-def test_a_call_that_changes_its_namespace_changes_no_later_call(restored_parse_expr):
+def test_a_call_that_changes_its_namespace_changes_no_later_call(
+    restored_parse_expr, sympy_versions
+):
     from sympy import Symbol
 
     assert sympy_namespace.install()
@@ -198,8 +215,9 @@ def test_a_call_that_changes_its_namespace_changes_no_later_call(restored_parse_
     assert str(parse_expr("pi")) == "pi"
 
 
-@needs_verified_sympy
-def test_math_verify_parses_plain_expressions_with_the_same_parser(restored_parse_expr):
+def test_math_verify_parses_plain_expressions_with_the_same_parser(
+    restored_parse_expr, sympy_versions
+):
     import math_verify.parser
 
     assert sympy_namespace.install()
@@ -253,10 +271,8 @@ def _inputs(corpus_path: Path) -> dict[str, list]:
 
 
 def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
-    """Plain and scoring-child outcomes, computed at the same time in two fresh processes."""
+    """Plain and scoring-process outcomes, computed at the same time in two fresh processes."""
     environment = dict(os.environ, PYTHONHASHSEED="0")  # the same order for printed sets
-    paths = [str(ROOT), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
-    environment["PYTHONPATH"] = os.pathsep.join(paths)
     script = str(Path(__file__).parent / "parse_outcomes.py")
     children = {
         mode: subprocess.Popen(
@@ -267,7 +283,7 @@ def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
             env=environment,
             text=True,
         )
-        for mode in ("plain", "scoring-child")
+        for mode in ("plain", "scoring-process")
     }
     request = json.dumps(inputs)
     outcomes = {}
@@ -301,20 +317,14 @@ def _divergences(inputs: dict[str, list], plain: dict, faster: dict) -> list[str
 
 
 @pytest.mark.slow  # two processes parse ~11,000 texts each
-@pytest.mark.skipif(
-    not (two_stage_parsing.versions_verified() or sympy_namespace.versions_verified()),
-    reason="the scoring child parses as plain math-verify on these library versions",
-)
-def test_scoring_child_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+def test_scoring_process_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+    require_covered_versions(*ACCELERATIONS.values())
     inputs = _inputs(corpus_path)
     outcomes = _outcomes_in_fresh_processes(inputs)
-    plain, faster = outcomes["plain"], outcomes["scoring-child"]
+    plain, faster = outcomes["plain"], outcomes["scoring-process"]
     assert plain["versions"] == faster["versions"]
     assert not any(plain["installed"].values())
-    assert faster["installed"] == {
-        "rewards.two_stage_parsing": two_stage_parsing.versions_verified(),
-        "rewards.sympy_namespace": sympy_namespace.versions_verified(),
-    }
+    assert faster["installed"] == dict.fromkeys(ACCELERATIONS, True)
 
     divergences = _divergences(inputs, plain, faster)
     shown = "\n".join(divergences[:SHOWN])

@@ -19,10 +19,9 @@ import dask
 import pandas as pd
 import psutil
 import pytest
-
-from pipeline.cluster import scoring_client
-from pipeline.output import OutputDir, part_name
-from rewards import combine_reward_functions, format_reward, math_expression_reward
+from rollscore.pipeline.cluster import scoring_client
+from rollscore.pipeline.output import OutputDir, part_name
+from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
 
 pytestmark = pytest.mark.slow  # every test here runs rollscore against real processes
 
@@ -36,7 +35,7 @@ MATH = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 
 def rollscore(*arguments: str, **options) -> subprocess.Popen:
     """The command line, started in a new process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", *arguments],
+        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -46,7 +45,7 @@ def rollscore(*arguments: str, **options) -> subprocess.Popen:
 
 def finished(*arguments: str, **options) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *arguments],
+        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
         capture_output=True,
         text=True,
         timeout=600,
@@ -86,7 +85,11 @@ def test_a_scoring_process_killed_mid_run_costs_no_row(corpus_path, config, tmp_
     run = rollscore(*score_command(corpus_path, config, out, "--partition-rows", "8"))
     wait_for(lambda: parts(out) >= 2)
     cli = psutil.Process(run.pid)
-    scoring = [p for p in cli.children(recursive=True) if "rewards.scoring_child" in p.cmdline()]
+    scoring = [
+        p
+        for p in cli.children(recursive=True)
+        if "rollscore.rewards.verifier.scoring_process" in p.cmdline()
+    ]
     assert scoring  # the workers' scoring processes, mid-run
     scoring[0].kill()
     _, stderr = run.communicate(timeout=300)
@@ -304,7 +307,7 @@ def test_local_clusters_listen_on_loopback_only_unless_asked(in_process):
 
 
 def test_the_training_adapters_own_cluster_listens_on_loopback_only():
-    from env import VLMEnvironment
+    from rollscore.env import VLMEnvironment
 
     config = {"num_workers": 1, "reward_functions": [{"name": "format", "weight": 1}]}
     with VLMEnvironment(config) as environment:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from rewards import format_reward
+from rollscore.rewards import format_reward
 
 
 @pytest.mark.parametrize(

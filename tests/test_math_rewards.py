@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import pytest
-
-from rewards import boxed, geo3k_reward, math_expression_reward, math_verify_func
+from rollscore.rewards import boxed, geo3k_reward, math_expression_reward, math_verify_func
 
 
 @pytest.mark.parametrize(

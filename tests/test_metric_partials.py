@@ -10,10 +10,14 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-
-from pipeline import answer_tallies, metrics
-from pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
-from pipeline.metrics import MetricAccumulator, MetricPartials, assemble_metrics, metric_partials
+from rollscore.pipeline import metrics, tallies
+from rollscore.pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
+from rollscore.pipeline.metrics import (
+    MetricAccumulator,
+    MetricPartials,
+    assemble_metrics,
+    metric_partials,
+)
 
 
 def scored_partition(first_prompt: int, prompts: int, seed: int) -> pd.DataFrame:
@@ -82,7 +86,7 @@ def test_prompt_figures_equal_the_estimators_applied_prompt_by_prompt(monkeypatc
         ignore_index=True,
     ).sample(frac=1.0, random_state=5)
     rows.loc[rows.index[:40], "data_source"] = "other"
-    monkeypatch.setattr(answer_tallies, "PROMPTS_AT_ONCE", 7)
+    monkeypatch.setattr(tallies, "PROMPTS_AT_ONCE", 7)
     monkeypatch.setattr(metrics, "COMPACT_AT", 50)
     accumulator = MetricAccumulator()
     for start in range(0, len(rows), 97):

@@ -13,14 +13,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.errors import InputError
-from pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
-from pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
-from pipeline.inputs.jsonl import block_digest, is_json_array, scan_range, scan_whole
-from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
-from pipeline.inputs.plan import json_schema
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
+from rollscore.pipeline.errors import InputChanged, InputError
+from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
+from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
+from rollscore.pipeline.inputs.jsonl import block_digest, is_json_array, scan_range, scan_whole
+from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
+from rollscore.pipeline.inputs.plan import json_schema
+from rollscore.pipeline.kernel import input_problems
 
 
 def write_jsonl(path, rows: list[object]) -> None:
@@ -29,6 +28,15 @@ def write_jsonl(path, rows: list[object]) -> None:
 
 def values(column: pd.Series) -> list[object]:
     return [None if pd.isna(value) else value for value in column.tolist()]
+
+
+def errors(frame: pd.DataFrame) -> list[str | None]:
+    """Why the reader could not read each row (None where it could)."""
+    return [None if problem is None else problem.message for problem in input_problems(frame)]
+
+
+def error_kinds(frame: pd.DataFrame) -> list[str | None]:
+    return [None if problem is None else problem.kind.value for problem in input_problems(frame)]
 
 
 def test_files_globs_and_folders_expand_to_the_rollout_files_in_them(tmp_path):
@@ -127,12 +135,12 @@ def test_jsonl_blocks_keep_types_turn_other_json_into_text_and_name_bad_lines(tm
     assert values(frame["step"]) == [3.0, None, 4.5, None, None]
     assert values(frame["is_end"]) == [True, None, False, None, None]
     assert values(frame["message_log"])[4] == '[{"role": "assistant", "content": "hi"}]'
-    errors = values(frame[READ_ERROR])
-    assert errors[0] is None and errors[4] is None
-    assert errors[1].startswith(f"{path} line 3 is not valid JSON")
-    assert errors[2] == "response is int, not a string"
-    assert errors[3] == f"{path} line 5 is not a JSON object"
-    assert values(frame[READ_ERROR_KIND]) == [
+    found = errors(frame)
+    assert found[0] is None and found[4] is None
+    assert found[1].startswith(f"{path} line 3 is not valid JSON")
+    assert found[2] == "response is int, not a string"
+    assert found[3] == f"{path} line 5 is not a JSON object"
+    assert error_kinds(frame) == [
         None,
         "unreadable_row",
         "bad_input",
@@ -204,8 +212,6 @@ def read_whole(path, compression=None, array=False) -> pd.DataFrame:
         granularity = 1
         scan = scan_whole(str(path), compression, array)
     schema = json_schema([scan])
-    for name in (READ_ERROR, READ_ERROR_KIND):
-        schema = schema.append(pa.field(name, pa.string()))
     kind = "json_array" if array else "jsonl"
     digest = block_digest(scan.chunk_digests)
     block = Block(str(path), kind, compression, 0, scan.stop, 1, scan.lines, digest, granularity)
@@ -239,7 +245,7 @@ def test_compressed_json_lines_in_a_folder_are_found_and_read(tmp_path, suffix, 
     assert file.compression == {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}[suffix]
     frame = read_whole(file.url, file.compression)
     assert values(frame["ground_truth"]) == [str(n) for n in range(5)]
-    assert values(frame[READ_ERROR]) == [None] * 5
+    assert errors(frame) == [None] * 5
 
 
 def test_a_json_file_holding_an_array_is_read_as_records(tmp_path):
@@ -259,7 +265,7 @@ def test_a_json_file_holding_an_array_is_read_as_records(tmp_path):
     frame = read_whole(path, array=True)
 
     assert values(frame["ground_truth"]) == ["1", "2", None]
-    assert values(frame[READ_ERROR]) == [None, None, f"{path} record 3 is not a JSON object"]
+    assert errors(frame) == [None, None, f"{path} record 3 is not a JSON object"]
 
 
 def test_is_end_is_a_boolean_from_bools_zeros_ones_and_words_and_anything_else_is_bad(tmp_path):
@@ -270,11 +276,11 @@ def test_is_end_is_a_boolean_from_bools_zeros_ones_and_words_and_anything_else_i
     frame = read_whole(path)
 
     assert values(frame["is_end"]) == [False, False, True, True, True, False, None, None, None]
-    errors = values(frame[READ_ERROR])
-    assert errors[6] == "is_end is 'maybe', not a boolean (true, false, 1 or 0)"
-    assert errors[7] == "is_end is 2, not a boolean (true, false, 1 or 0)"
-    assert errors[:6] == [None] * 6 and errors[8] is None
-    assert values(frame[READ_ERROR_KIND])[6:8] == ["bad_input", "bad_input"]
+    found = errors(frame)
+    assert found[6] == "is_end is 'maybe', not a boolean (true, false, 1 or 0)"
+    assert found[7] == "is_end is 2, not a boolean (true, false, 1 or 0)"
+    assert found[:6] == [None] * 6 and found[8] is None
+    assert error_kinds(frame)[6:8] == ["bad_input", "bad_input"]
 
 
 def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
@@ -312,14 +318,14 @@ def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_pa
     frame = read_whole(path)
 
     assert values(frame["ground_truth"]) == ["2", "1", "2"]
-    assert "\ufffd" in json.dumps(values(frame.iloc[1]), ensure_ascii=False)
-    assert values(frame[READ_ERROR]) == [
+    assert "\ufffd" in json.dumps(values(frame.iloc[1]), ensure_ascii=False, default=str)
+    assert errors(frame) == [
         None,
         f"{path} line 2 holds text that is not valid Unicode (an unpaired surrogate, "
         "replaced by U+FFFD)",
         None,
     ]
-    assert values(frame[READ_ERROR_KIND]) == [None, "unreadable_row", None]
+    assert error_kinds(frame) == [None, "unreadable_row", None]
 
 
 def test_a_line_nested_too_deeply_to_parse_is_a_bad_row(tmp_path):
@@ -330,26 +336,23 @@ def test_a_line_nested_too_deeply_to_parse_is_a_bad_row(tmp_path):
     frame = read_whole(path)
 
     assert values(frame["ground_truth"]) == ["2", None, "2"]
-    assert values(frame[READ_ERROR]) == [None, f"{path} line 2 is nested too deeply to parse", None]
+    assert errors(frame) == [None, f"{path} line 2 is nested too deeply to parse", None]
 
 
-def test_a_block_whose_bytes_changed_since_planning_says_so_instead_of_its_rows(tmp_path):
+def test_reading_a_block_whose_bytes_changed_since_planning_raises(tmp_path):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"ground_truth": "1", "response": "aaaa"}] * 3)
     scan = scan_range(str(path), 0, path.stat().st_size, granularity=2)
     schema = json_schema([scan])
-    for name in (READ_ERROR, READ_ERROR_KIND):
-        schema = schema.append(pa.field(name, pa.string()))
     block = Block(
         str(path), "jsonl", None, 0, scan.offsets[1], 1, 2, block_digest(scan.chunk_digests[:1]), 2
     )
-    assert values(read_block(block, schema)[READ_ERROR]) == [None, None]
+    assert errors(read_block(block, schema)) == [None, None]
 
     path.write_bytes(path.read_bytes().replace(b"aaaa", b"bbbb", 1))  # same size, new content
 
-    changed = read_block(block, schema)
-    assert values(changed[READ_ERROR_KIND]) == ["input_changed", "input_changed"]
-    assert values(changed[READ_ERROR]) == [f"input {path} changed since the run was planned"] * 2
+    with pytest.raises(InputChanged, match=f"input {path} changed since the run was planned"):
+        read_block(block, schema)
 
 
 def test_zstandard_inputs_are_read_when_the_package_is_there_and_refused_clearly_if_not(tmp_path):

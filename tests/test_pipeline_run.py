@@ -13,13 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
-
-from pipeline.cluster import local_cluster
-from pipeline.errors import OutputExists
-from pipeline.estimators import pass_at_k
-from pipeline.output import MANIFEST, OutputDir
-from pipeline.run import prepare_job, run_job, score_rollouts
-from rewards import (
+from rollscore.pipeline.cluster import local_cluster
+from rollscore.pipeline.errors import OutputExists
+from rollscore.pipeline.estimators import pass_at_k
+from rollscore.pipeline.output import MANIFEST, OutputDir
+from rollscore.pipeline.run import prepare_job, run_job, score_rollouts
+from rollscore.rewards import (
     ConfigError,
     combine_reward_functions,
     exact_answer_alphanumeric_reward,

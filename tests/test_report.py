@@ -14,10 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.cli import main
-from pipeline.metrics import dataset_metrics
-from pipeline.report.data import (
+from rollscore.pipeline.cli import main
+from rollscore.pipeline.metrics import dataset_metrics
+from rollscore.pipeline.report.data import (
     LENGTH_BINS,
     SAMPLE_LIMITS,
     TEXT_LIMIT,
@@ -28,8 +27,8 @@ from pipeline.report.data import (
     report_data,
     reward_edges,
 )
-from pipeline.report.html import render_report
-from rewards import ErrorKind
+from rollscore.pipeline.report.html import render_report
+from rollscore.rewards import ErrorKind
 
 SCRIPT = "<script>alert('x')</script>"
 COLUMNS = (
@@ -331,7 +330,7 @@ def test_samples_are_bounded_per_group_whatever_the_partitions():
 
 def rollscore(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *arguments],
+        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
         capture_output=True,
         text=True,
         timeout=300,

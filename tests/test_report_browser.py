@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from pipeline.report import write_report
-from pipeline.run import score_rollouts
+from rollscore.pipeline.report import write_report
+from rollscore.pipeline.run import score_rollouts
 
 pytestmark = pytest.mark.slow  # a real scoring run, then a browser
 

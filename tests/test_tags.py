@@ -7,8 +7,12 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rewards.tags import has_boxed_after_think, has_tag_pair, last_boxed_content, tag_content
+from rollscore.rewards.tags import (
+    has_boxed_after_think,
+    has_tag_pair,
+    last_boxed_content,
+    tag_content,
+)
 
 
 @pytest.mark.parametrize(

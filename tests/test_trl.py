@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 import torch
 from distributed import Client
-
-from env import TRLReward
-from rewards import (
+from rollscore.env import TRLReward
+from rollscore.rewards import (
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
     format_reward,

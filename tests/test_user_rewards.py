@@ -1,4 +1,4 @@
-"""Users' ``"package.module:function"`` rewards run in the scoring children: one that raises,
+"""Users' ``"package.module:function"`` rewards run in the scoring processes: one that raises,
 returns a non-number, hangs, exits, crashes or allocates without limit costs its own row only,
 with the error kind that says which."""
 
@@ -16,9 +16,8 @@ import time
 import pandas as pd
 import psutil
 import pytest
-
-from rewards import load_config, score_batch
-from rewards.scoring_children import children
+from rollscore.rewards import load_config, score_batch
+from rollscore.rewards.verifier.pool import scoring_processes
 
 
 def values(column: pd.Series) -> list[object]:
@@ -164,7 +163,7 @@ def test_hostile_user_rewards_cost_their_rows_only_in_a_cli_run(tmp_path):
 
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "score", str(tmp_path / "rollouts.jsonl"),
+        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(tmp_path / "rollouts.jsonl"),
          "--config", str(tmp_path / "config.yaml"), "--output", str(tmp_path / "out"),
          "--workers", "1"],
         capture_output=True, text=True, timeout=300, env=environment,
@@ -185,28 +184,31 @@ def test_hostile_user_rewards_cost_their_rows_only_in_a_cli_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_shutdown_stops_a_busy_child(module_dir):
+def test_shutdown_stops_a_busy_scoring_process(module_dir):
+    started = module_dir / "started"
     (module_dir / "sleepy_rewards.py").write_text(
-        "import time\n\ndef sleepy(ground_truth, response):\n    time.sleep(60)\n"
+        "import os, time\n\n"
+        "def sleepy(ground_truth, response):\n"
+        f"    open({str(started)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
     )
     config = load_config(
         {"sample_timeout": 2, "reward_functions": [{"name": "sleepy_rewards:sleepy", "weight": 1}]}
     )
-    children.shutdown()
-    children.warm_up()
-    (busy,) = children.idle_child_pids()
     outcome = {}
     scoring = threading.Thread(
         target=lambda: outcome.update(scores=score_batch(config, ["a"], ["a"]))
     )
     scoring.start()
-    deadline = time.monotonic() + 30
-    while children.idle_child_pids() and time.monotonic() < deadline:
-        time.sleep(0.02)  # until the thread has taken the child
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the function runs in its scoring process
+    time.sleep(0.1)
+    busy = int(started.read_text())
 
-    children.shutdown()
+    scoring_processes.shutdown()
 
     assert not psutil.pid_exists(busy)  # killed and reaped, not left to sleep
-    scoring.join(timeout=60)  # its second try, on a fresh child, times out
+    scoring.join(timeout=60)  # its second try, on a fresh process, times out
     assert not scoring.is_alive()
     assert outcome["scores"].error_kind == ["timeout"]

@@ -15,16 +15,15 @@ import dask
 import psutil
 import pytest
 import yaml
-
-from env import VerlReward
-from rewards import (
+from rollscore.env import VerlReward
+from rollscore.rewards import (
     combine_reward_functions,
     exact_answer_alphanumeric_reward,
     format_reward,
     math_expression_reward,
 )
-from rewards.exact import exact_answer_alphanumeric_result
-from rewards.math_answers import math_expression_result
+from rollscore.rewards.exact import exact_answer_alphanumeric_result
+from rollscore.rewards.math_answers import math_expression_result
 
 pytestmark = pytest.mark.slow  # every test here scores on a real Dask cluster
 
@@ -47,7 +46,7 @@ SAMPLES = [  # (prompt, data source, response, ground truth): two responses per 
 USER_FILE = """\
 from pathlib import Path
 
-from env.verl import VerlReward
+from rollscore.env.verl import VerlReward
 
 compute_score = VerlReward(Path(__file__).with_name("rollscore.yaml"), return_dict=True)
 """

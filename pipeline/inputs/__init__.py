@@ -2,8 +2,8 @@
 partitions (:mod:`.plan`), and the readers of one partition's rows (:mod:`.jsonl`,
 :mod:`.parquet`)."""
 
-from pipeline.inputs.discovery import Discovery, InputFile, discover_inputs
-from pipeline.inputs.plan import Block, InputPlan, plan_inputs, read_block
+from rollscore.pipeline.inputs.discovery import Discovery, InputFile, discover_inputs
+from rollscore.pipeline.inputs.plan import Block, InputPlan, plan_inputs, read_block
 
 __all__ = [
     "Block",

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-import pyarrow as pa
-
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
-from rewards.result import ErrorKind
+from rollscore.pipeline.errors import InputChanged
 
 
 @dataclass(frozen=True)
@@ -31,13 +27,7 @@ class Block:
     """Lines per chunk of the block's digest (plain JSON lines only)."""
 
 
-def changed_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
-    """What reading a block whose input changed since planning gives: rows saying only that
-    (``input_changed``), which stop the run rather than being written."""
-    rows = max(1, block.rows)
-    columns = {name: pa.nulls(rows, schema.field(name).type) for name in schema.names}
-    columns[READ_ERROR] = pa.array(
-        [f"input {block.url} changed since the run was planned"] * rows, pa.string()
-    )
-    columns[READ_ERROR_KIND] = pa.array([ErrorKind.INPUT_CHANGED.value] * rows, pa.string())
-    return pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+def input_changed(block: Block) -> InputChanged:
+    """The error of a block whose input changed since the run planned it: reading it would mix
+    two versions of the file, so the task that reads it raises this."""
+    return InputChanged(f"input {block.url} changed since the run was planned")

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 import fsspec
 import pandas as pd
 import pyarrow as pa
-
-from pipeline.inputs.block import Block, changed_rows
-from pipeline.inputs.columns import (
+from rollscore.pipeline.inputs.block import Block, input_changed
+from rollscore.pipeline.inputs.columns import (
     EXTRA_COLUMN,
     FLAG_COLUMNS,
     cell,
@@ -33,8 +32,8 @@ from pipeline.inputs.columns import (
     json_type,
     without_lone_surrogates,
 )
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
-from rewards.result import ErrorKind, Problem
+from rollscore.pipeline.kernel import with_input_problems
+from rollscore.rewards.result import ErrorKind, Problem
 
 SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads."""
@@ -166,21 +165,23 @@ def is_json_array(url: str, compression: str | None) -> bool:
 
 def read_json_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
     """The rows of one block, with exactly the columns and types of ``schema``: the lines in
-    its bytes of a plain file, or every line or record of a compressed or array file. Bytes
-    that no longer match the planned digest give rows saying ``input_changed``."""
+    its bytes of a plain file, or every line or record of a compressed or array file, each
+    row's problem handed to the kernel. Raises :class:`InputChanged` when the bytes no longer
+    match the planned digest."""
     whole = block.kind == "json_array" or block.compression is not None
     with fsspec.open(block.url, "rb", compression=block.compression) as handle:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
     chunks = [_digest(data)] if whole else chunk_digests(data, block.granularity)
     if block_digest(chunks) != block.digest:
-        return changed_rows(block, schema)
+        raise input_changed(block)
     array = block.kind == "json_array"
     items: Iterable[object] = _array_records(data) if array else _lines(data)
     columns: dict[str, list[object]] = {name: [] for name in schema.names}
     types = {name: schema.field(name).type for name in schema.names}
-    kept = [name for name in types if name not in (READ_ERROR, READ_ERROR_KIND, EXTRA_COLUMN)]
+    kept = [name for name in types if name != EXTRA_COLUMN]
     extra = EXTRA_COLUMN in types
+    problems: list[Problem | None] = []
     for number, item in enumerate(items, start=block.first_line):
         if isinstance(item, bytes) and not item.strip():
             continue  # a blank line is no row
@@ -191,10 +192,9 @@ def read_json_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
         if extra:
             rest = {key: value for key, value in row.items() if key not in types}
             columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
-        columns[READ_ERROR].append(None if problem is None else problem.message)
-        columns[READ_ERROR_KIND].append(None if problem is None else problem.kind.value)
+        problems.append(problem)
     table = pa.Table.from_pydict(columns, schema=schema)
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+    return with_input_problems(table.to_pandas(types_mapper=pd.ArrowDtype), problems)
 
 
 def _row(item: object, where: str) -> tuple[dict, Problem | None]:

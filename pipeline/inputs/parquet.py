@@ -9,11 +9,10 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.inputs.block import Block, changed_rows
-from pipeline.inputs.columns import FLAG_COLUMNS, flag_value
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
-from rewards.result import ErrorKind
+from rollscore.pipeline.inputs.block import Block, input_changed
+from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, flag_value
+from rollscore.pipeline.kernel import with_input_problems
+from rollscore.rewards.result import ErrorKind, Problem
 
 
 def footer_digest(handle) -> str:
@@ -33,11 +32,12 @@ def parquet_footer(url: str) -> tuple[int, pa.Schema, str]:
 
 def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     """Rows ``[start, stop)`` of the block's file, conformed to ``schema`` (missing columns are
-    null, flags read as :func:`~pipeline.inputs.columns.flag_value` reads them). Only the row
-    groups overlapping the range are read."""
+    null, flags read as :func:`~rollscore.pipeline.inputs.columns.flag_value` reads them, a row
+    whose flag is none a bad input). Only the row groups overlapping the range are read. Raises
+    :class:`InputChanged` when the file's footer is no longer the planned one."""
     with fsspec.open(block.url, "rb") as handle:
         if footer_digest(handle) != block.digest:
-            return changed_rows(block, schema)
+            raise input_changed(block)
         parquet = pq.ParquetFile(handle)
         groups, first_row, row = [], None, 0
         for index in range(parquet.metadata.num_row_groups):
@@ -59,13 +59,11 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     for name in FLAG_COLUMNS:
         if name in present and not pa.types.is_boolean(table.column(name).type):
             columns[name], messages = _flags(name, table.column(name).to_pylist(), messages)
-    if any(messages):
-        columns[READ_ERROR] = pa.array(messages, pa.string())
-        columns[READ_ERROR_KIND] = pa.array(
-            [None if message is None else ErrorKind.BAD_INPUT.value for message in messages],
-            pa.string(),
-        )
-    return pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+    problems = [
+        None if message is None else Problem(ErrorKind.BAD_INPUT, message) for message in messages
+    ]
+    frame = pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+    return with_input_problems(frame, problems)
 
 
 def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:

@@ -19,12 +19,11 @@ import pandas as pd
 import pyarrow as pa
 from distributed import Client
 from fsspec.core import url_to_fs
-
-from pipeline.errors import InputError
-from pipeline.inputs.block import Block
-from pipeline.inputs.columns import EXTRA_COLUMN, column_type, kept_columns
-from pipeline.inputs.discovery import InputFile
-from pipeline.inputs.jsonl import (
+from rollscore.pipeline.errors import InputError
+from rollscore.pipeline.inputs.block import Block
+from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, column_type, kept_columns
+from rollscore.pipeline.inputs.discovery import InputFile
+from rollscore.pipeline.inputs.jsonl import (
     SCAN_RANGE_BYTES,
     Scan,
     block_digest,
@@ -33,8 +32,7 @@ from pipeline.inputs.jsonl import (
     scan_range,
     scan_whole,
 )
-from pipeline.inputs.parquet import parquet_footer, read_parquet_rows
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND
+from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
@@ -95,10 +93,6 @@ class InputPlan:
     blocks: list[Block]
     schema: pa.Schema
     inputs: list[InputIdentity]
-
-    @property
-    def rows(self) -> int:
-        return sum(block.rows for block in self.blocks)
 
     def to_json(self) -> dict:
         return {
@@ -185,7 +179,7 @@ def _parquet_blocks(probe: FileProbe, rows_per_block: int) -> list[Block]:
 
 
 def json_schema(scans: Sequence[Scan]) -> pa.Schema:
-    """The columns JSON rows become (:mod:`pipeline.inputs.columns`)."""
+    """The columns JSON rows become (:mod:`rollscore.pipeline.inputs.columns`)."""
     counts: dict[str, int] = {}
     types: dict[str, set[str]] = {}
     for scan in scans:
@@ -257,8 +251,6 @@ def plan_inputs(
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(f"input columns disagree in type between files: {error}") from None
-    for name in (READ_ERROR, READ_ERROR_KIND):
-        schema = schema.append(pa.field(name, pa.string()))
     return InputPlan(blocks, schema, identities)
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import fsspec
 from distributed import Client
-
-from pipeline.errors import ReportUnavailable
-from pipeline.output import REPORT, OutputDir
+from rollscore.pipeline.errors import ReportUnavailable
+from rollscore.pipeline.output import REPORT, OutputDir
 
 
 def require_plotting() -> None:
@@ -31,8 +30,8 @@ def write_report(outdir: str, output: str | None = None, client: Client | None =
     return where it went. Raises ``InputError`` when ``outdir`` is not a scored dataset."""
     require_plotting()
     # imported here, so that matplotlib loads only when a report is written
-    from pipeline.report.data import report_data
-    from pipeline.report.html import render_report
+    from rollscore.pipeline.report.data import report_data
+    from rollscore.pipeline.report.html import render_report
 
     page = render_report(report_data(outdir, client))
     target = output or OutputDir(outdir).path(REPORT)

@@ -1,7 +1,7 @@
 """The numbers behind the report of a scored dataset, from Dask reductions.
 
 Two scans of the dataset, each reading only the columns it needs. The first computes the
-metrics with :mod:`pipeline.metrics`' reductions, each numeric column's range per data source
+metrics with :mod:`..metrics`' reductions, each numeric column's range per data source
 (to fix histogram bins) and a bounded sample of error and wrong-answer rows; the second counts
 values in those fixed bins per partition. Workers send only small tables to the client, so
 the report of any number of rows fits in memory.
@@ -17,8 +17,8 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from distributed import Client, get_client
-
-from pipeline.metrics import (
+from rollscore.pipeline.kernel import responses_of
+from rollscore.pipeline.metrics import (
     METRIC_COLUMNS,
     MetricAccumulator,
     assemble_metrics,
@@ -30,8 +30,7 @@ from pipeline.metrics import (
     source_labels,
     text_values,
 )
-from pipeline.output import MANIFEST, METRICS, SCORED_COLUMNS, OutputDir, scored_columns
-from pipeline.partition import responses_of
+from rollscore.pipeline.output import MANIFEST, METRICS, SCORED_COLUMNS, OutputDir, scored_columns
 
 SAMPLE_COLUMNS = ("id", "ground_truth", "extracted_answer", "response", "message_log")
 SAMPLE_LIMITS = {"error": 5, "wrong": 8}
@@ -128,7 +127,7 @@ class ReportData:
 
     outdir: str
     metrics: dict[str, Any]
-    """As :func:`pipeline.metrics.dataset_metrics` computes them from the scored rows."""
+    """As :func:`rollscore.pipeline.metrics.dataset_metrics` computes them from the scored rows."""
     seconds: float | None
     """The run's time, from ``metrics.json`` or ``run.json``; None when neither says."""
     length_label: str

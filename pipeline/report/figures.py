@@ -17,8 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
-
-from pipeline.report.data import Histogram
+from rollscore.pipeline.report.data import Histogram
 
 SIZE = (6.0, 3.5)
 """Inches; at ``DPI`` a chart is 600 x 350 pixels."""

@@ -7,8 +7,14 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from pipeline.report.data import SAMPLE_LIMITS, TEXT_LIMIT, ExampleRow, ReportData, SourceReport
-from pipeline.report.figures import (
+from rollscore.pipeline.report.data import (
+    SAMPLE_LIMITS,
+    TEXT_LIMIT,
+    ExampleRow,
+    ReportData,
+    SourceReport,
+)
+from rollscore.pipeline.report.figures import (
     PALETTE,
     fraction_correct_chart,
     histogram_chart,
@@ -16,7 +22,7 @@ from pipeline.report.figures import (
     pass_at_k_chart,
     source_colour,
 )
-from pipeline.summary import largest_k
+from rollscore.pipeline.summary import largest_k
 
 CSS = f"""
 * {{ box-sizing: border-box; }}

@@ -9,7 +9,7 @@ bailing out at the first syntax error; then, or if the tree is so deep that LL m
 overflowed Python's stack, latex2sympy's parser parses it again from scratch, from the same
 stack depth as without us. Every input thus ends with LL's tree or LL's exception.
 
-Installed by the scoring child when it starts, and only on the library versions
+Installed by every scoring process when it starts, and only on the library versions
 ``tests/test_faster_parsing.py`` found no difference on.
 """
 

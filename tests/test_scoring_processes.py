@@ -1,5 +1,6 @@
 """math-verify in threads and under a time bound: correct answers score 1.0 from any thread,
-a pathological sample times out alone, and a child that ignores its alarm is killed."""
+a pathological sample times out alone, and a scoring process that ignores its alarm is
+killed."""
 
 from __future__ import annotations
 
@@ -15,17 +16,21 @@ import math_verify
 import psutil
 import pytest
 from adversarial_latex import GOLDS, adversarial_answers
-
-from rewards import (
+from rollscore.rewards import (
     VerifierUnavailable,
     load_config,
     math_expression_reward,
-    sample_time_limit,
     score_batch,
 )
-from rewards.math_answers import boxed
-from rewards.scoring_children import KILL_GRACE, ScoringChildren, _Child, children
-from rewards.scoring_requests import SampleLimits, VerifyRequest
+from rollscore.rewards.math_answers import boxed, math_expression_result
+from rollscore.rewards.verifier import pool
+from rollscore.rewards.verifier.pool import (
+    KILL_GRACE,
+    SCORING_PROCESS_MODULE,
+    ScoringProcess,
+    ScoringProcesses,
+)
+from rollscore.rewards.verifier.requests import SampleLimits, VerifyRequest
 
 LIMIT = 1.0
 CONFIG = load_config(
@@ -48,17 +53,37 @@ CORRECT_PAIRS = [
 ]
 
 
+def scoring_process_pids() -> set[int]:
+    """The live scoring processes this process has started."""
+    pids = set()
+    for child in psutil.Process().children():
+        try:
+            if SCORING_PROCESS_MODULE in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.Error:  # gone, or a zombie not reaped yet
+            continue
+    return pids
+
+
 @pytest.fixture
-def only_child():
-    """Exactly one warm, idle math-verify child and an empty memo; yields its process id."""
-    children.shutdown()
-    children.clear_memo()
-    children.warm_up()
-    pids = children.idle_child_pids()
-    assert len(pids) == 1
-    yield pids[0]
-    if alive(pids[0]):
-        os.kill(pids[0], signal.SIGCONT)
+def processes(monkeypatch):
+    """Scoring processes of the test's own, with an empty memo, used by every reward in it."""
+    fresh = ScoringProcesses()
+    monkeypatch.setattr(pool, "scoring_processes", fresh)
+    yield fresh
+    fresh.shutdown()
+
+
+@pytest.fixture
+def only_process(processes):
+    """Exactly one warm, idle scoring process; yields its process id."""
+    before = scoring_process_pids()
+    processes.prestart(1)
+    (pid,) = scoring_process_pids() - before
+    assert processes.verify(["\\boxed{1}"], ["\\boxed{1}"]) == (1.0, None)  # ready
+    yield pid
+    if alive(pid):
+        os.kill(pid, signal.SIGCONT)
 
 
 def alive(pid: int) -> bool:
@@ -81,8 +106,7 @@ def test_plain_math_verify_parse_refuses_worker_threads():
             future.result()
 
 
-def test_correct_answers_score_one_from_several_threads_at_once():
-    children.clear_memo()
+def test_correct_answers_score_one_from_several_threads_at_once(processes):
     threads = 4
     barrier = threading.Barrier(threads, timeout=60)
 
@@ -97,8 +121,7 @@ def test_correct_answers_score_one_from_several_threads_at_once():
     assert results == [(1.0, True)] * len(CORRECT_PAIRS)
 
 
-def test_score_batch_from_several_threads_at_once():
-    children.clear_memo()
+def test_score_batch_from_several_threads_at_once(processes):
     golds = [gold for gold, _ in CORRECT_PAIRS]
     responses = [tagged(answer) for _, answer in CORRECT_PAIRS]
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -122,10 +145,8 @@ PATHOLOGICAL = [
 def score_between_normal_samples(ground_truth: str, response: str):
     """Score [normal, pathological, normal] with a 1 s limit; returns (scores, seconds).
 
-    A timed-out sample is tried once more on a fresh child, so it may take twice the limit
-    and a child's start."""
-    children.clear_memo()
-    children.warm_up()
+    A timed-out sample is tried once more on a fresh process, so it may take twice the limit
+    and a process's start."""
     start = time.monotonic()
     scores = score_batch(
         CONFIG, ["12", ground_truth, "7/8"], [tagged("12.0"), response, tagged(r"\frac{7}{8}")]
@@ -136,7 +157,9 @@ def score_between_normal_samples(ground_truth: str, response: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["main-thread", "worker-thread"])
 @pytest.mark.parametrize(("ground_truth", "response", "reward", "error"), PATHOLOGICAL)
-def test_a_pathological_sample_is_bounded_and_alone(where, ground_truth, response, reward, error):
+def test_a_pathological_sample_is_bounded_and_alone(
+    only_process, where, ground_truth, response, reward, error
+):
     if where == "main-thread":
         scores, elapsed = score_between_normal_samples(ground_truth, response)
     else:
@@ -154,52 +177,48 @@ def test_a_pathological_sample_is_bounded_and_alone(where, ground_truth, respons
 
 
 @pytest.mark.slow
-def test_sample_time_limit_bounds_a_direct_call():
-    children.clear_memo()
-    children.warm_up()
+def test_a_time_limit_bounds_a_direct_call(only_process):
     start = time.monotonic()
-    with sample_time_limit(LIMIT):
-        result = math_expression_reward("5", tagged("9^{9^{9^{9^{9}}}}"))
+    result = math_expression_result("5", tagged("9^{9^{9^{9^{9}}}}"), limits=SampleLimits(LIMIT))
     assert time.monotonic() - start < 2 * (LIMIT + KILL_GRACE) + 5
-    assert result == (0.0, False)
+    assert (result.reward, result.correct, result.problem.kind.value) == (0.0, False, "timeout")
 
 
 @pytest.mark.slow
-def test_a_child_that_ignores_its_alarm_is_killed_and_its_sample_scored_on_a_fresh_one(
-    only_child,
+def test_a_process_that_ignores_its_alarm_is_killed_and_its_sample_scored_on_a_fresh_one(
+    only_process,
 ):
-    os.kill(only_child, signal.SIGSTOP)  # a stopped child cannot answer its alarm
+    os.kill(only_process, signal.SIGSTOP)  # a stopped process cannot answer its alarm
 
     start = time.monotonic()
     scores = score_batch(CONFIG, ["41"], [tagged("41")])
     elapsed = time.monotonic() - start
 
     assert elapsed < LIMIT + KILL_GRACE + 5
-    assert not alive(only_child)  # killed and reaped
+    assert not alive(only_process)  # killed and reaped
     assert scores.reward == [1.0]  # the moment of trouble did not stick to the sample
     assert scores.correct == [True]
     assert scores.error == [None]
-    assert only_child not in children.idle_child_pids()
 
 
 @pytest.mark.slow
-def test_a_child_killed_while_idle_is_replaced_transparently(only_child):
-    os.kill(only_child, signal.SIGKILL)
-    psutil.Process(only_child).wait(timeout=10)
+def test_a_process_killed_while_idle_is_replaced_transparently(only_process):
+    os.kill(only_process, signal.SIGKILL)
+    psutil.Process(only_process).wait(timeout=10)
 
     scores = score_batch(CONFIG, ["43"], [tagged("43")])
 
     assert scores.reward == [1.0]
     assert scores.correct == [True]
     assert scores.error == [None]
-    assert only_child not in children.idle_child_pids()
+    assert scoring_process_pids() - {only_process}  # a fresh one scored it
 
 
 @pytest.mark.slow
-def test_a_memoised_pair_does_not_ask_the_child_again(only_child):
+def test_a_memoised_pair_does_not_ask_the_process_again(only_process):
     first = score_batch(CONFIG, ["44"], [tagged("44.0")])
     assert first.reward == [1.0]
-    os.kill(only_child, signal.SIGSTOP)  # asking it now would time out
+    os.kill(only_process, signal.SIGSTOP)  # asking it now would time out
 
     start = time.monotonic()
     again = score_batch(CONFIG, ["44"], [tagged("44.0")])
@@ -207,11 +226,11 @@ def test_a_memoised_pair_does_not_ask_the_child_again(only_child):
     assert time.monotonic() - start < LIMIT
     assert again.reward == [1.0]
     assert again.error == [None]
-    assert alive(only_child)  # never asked, so never killed
+    assert alive(only_process)  # never asked, so never killed
 
 
-def test_a_child_that_cannot_start_stops_the_work_at_once_saying_why(broken_math_verify):
-    fresh = ScoringChildren()
+def test_a_process_that_cannot_start_stops_the_work_at_once_saying_why(broken_math_verify):
+    fresh = ScoringProcesses()
     start = time.monotonic()
 
     with pytest.raises(VerifierUnavailable) as raised:
@@ -221,46 +240,42 @@ def test_a_child_that_cannot_start_stops_the_work_at_once_saying_why(broken_math
     assert str(raised.value) == (
         "the scoring process could not start (exit code 1): ImportError: this math_verify is broken"
     )
-    assert fresh.idle_child_pids() == []
     fresh.shutdown()
 
 
-def test_batch_scoring_raises_rather_than_scoring_every_row_zero(broken_math_verify):
-    children.shutdown()  # the next sample needs a new child, which cannot start
-    children.clear_memo()
-    try:
-        with pytest.raises(VerifierUnavailable, match="this math_verify is broken"):
-            score_batch(CONFIG, ["1", "2"], [tagged("1"), tagged("2")])
-    finally:
-        children.shutdown()
+def test_batch_scoring_raises_rather_than_scoring_every_row_zero(broken_math_verify, processes):
+    with pytest.raises(VerifierUnavailable, match="this math_verify is broken"):
+        score_batch(CONFIG, ["1", "2"], [tagged("1"), tagged("2")])
 
 
 @pytest.mark.slow
-def test_a_timeout_is_remembered_briefly_not_for_the_life_of_the_process(only_child, monkeypatch):
+def test_a_timeout_is_remembered_briefly_not_for_the_life_of_the_process(only_process, monkeypatch):
     first = score_batch(CONFIG, ["5"], [tagged("9^{9^{9^{9^{9}}}}")])
     assert first.error_kind == ["timeout"]
-    after_first = children.idle_child_pids()  # the timed-out children were replaced
+    after_first = scoring_process_pids()  # the timed-out processes were replaced
     again = score_batch(CONFIG, ["5"], [tagged("9^{9^{9^{9^{9}}}}")])
     assert again.error_kind == ["timeout"]
-    assert children.idle_child_pids() == after_first  # remembered: no child was asked
+    assert scoring_process_pids() == after_first  # remembered: no process was asked
 
-    monkeypatch.setattr("rewards.scoring_children.TIMEOUT_MEMORY", 0.0)  # forget at once
+    monkeypatch.setattr(pool, "TIMEOUT_MEMORY", 0.0)  # forget at once
     first = score_batch(CONFIG, ["5"], [tagged("8^{8^{8^{8^{8}}}}")])
-    after_first = children.idle_child_pids()
+    after_first = scoring_process_pids()
     again = score_batch(CONFIG, ["5"], [tagged("8^{8^{8^{8^{8}}}}")])
     assert first.error_kind == again.error_kind == ["timeout"]
-    assert children.idle_child_pids() != after_first  # asked again, on fresh children
+    assert scoring_process_pids() != after_first  # asked again, on fresh processes
 
 
 def test_a_scoring_process_imports_math_verify_and_not_the_rest_of_the_package():
-    # each child pays for its imports on start-up; NumPy and the config reader are not its
-    child_imports = "import sys, rewards.scoring_child, math_verify; print(*sys.modules)"
+    # each process pays for its imports on start-up; NumPy and the config reader are not its
+    imports = f"import sys, {SCORING_PROCESS_MODULE}, math_verify; print(*sys.modules)"
     loaded = subprocess.run(
-        [sys.executable, "-c", child_imports], capture_output=True, text=True, check=True
+        [sys.executable, "-c", imports], capture_output=True, text=True, check=True
     ).stdout.split()
 
     assert "math_verify" in loaded
-    assert not {"numpy", "yaml", "rewards.batch", "rewards.config"} & set(loaded)
+    assert not {"numpy", "yaml", "rollscore.rewards.batch", "rollscore.rewards.config"} & set(
+        loaded
+    )
 
 
 def verify_requests(pairs: list[tuple[str, str]]) -> list[VerifyRequest]:
@@ -268,88 +283,93 @@ def verify_requests(pairs: list[tuple[str, str]]) -> list[VerifyRequest]:
 
 
 @pytest.fixture
-def lone_child():
-    """A scoring child of its own, ready, killed after the test."""
-    child = _Child()
-    child.wait_ready()
-    yield child
-    child.kill()
+def lone_process():
+    """A scoring process of its own, ready, killed after the test."""
+    process = ScoringProcess()
+    process.wait_ready()
+    yield process
+    process.kill()
 
 
 @pytest.mark.slow
-def test_requests_asked_ahead_are_answered_in_turn_and_in_order(lone_child):
+def test_requests_asked_ahead_are_answered_in_turn_and_in_order(lone_process):
     pairs = [*CORRECT_PAIRS, ("5", "6"), ("7", "x")]
     expected = [("ok", 1.0)] * len(CORRECT_PAIRS) + [("ok", 0.0), ("ok", 0.0)]
 
-    assert lone_child.ask_in_turn(verify_requests(pairs)) == expected
-    assert lone_child.alive  # nothing left in flight: reusable
+    assert lone_process.ask_in_turn(verify_requests(pairs)) == expected
+    assert lone_process.alive  # nothing left in flight: reusable
 
 
 @pytest.mark.slow
-def test_a_timeout_among_requests_asked_ahead_stops_the_turn_and_the_child(lone_child):
+def test_a_timeout_among_requests_asked_ahead_stops_the_turn_and_the_process(lone_process):
     pairs = [("12", "12.0"), ("5", "9^{9^{9^{9^{9}}}}"), ("7", "7"), ("8", "8")]
 
-    replies = lone_child.ask_in_turn(verify_requests(pairs))
+    replies = lone_process.ask_in_turn(verify_requests(pairs))
 
     assert replies == [("ok", 1.0), ("timeout", f"took over {LIMIT:g} s")]
-    assert not lone_child.alive  # it had been sent the rest: killed, never reused
+    assert not lone_process.alive  # it had been sent the rest: killed, never reused
 
 
 @pytest.mark.slow
-def test_large_requests_among_requests_asked_ahead_are_answered(lone_child):
+def test_large_requests_among_requests_asked_ahead_are_answered(lone_process):
     padded = "5" + " " * 80_000  # 80 kB, more than a pipe holds: sent when nothing is in flight
     pairs = [("12", "12.0"), ("5", padded), ("7", "7"), ("5", padded + " "), ("3", "4")]
 
-    replies = lone_child.ask_in_turn(verify_requests(pairs))
+    replies = lone_process.ask_in_turn(verify_requests(pairs))
 
     assert replies == [("ok", 1.0)] * 4 + [("ok", 0.0)]
 
 
 @pytest.mark.slow
-def test_a_child_that_dies_with_requests_in_flight_costs_no_sample(only_child):
+def test_a_process_that_dies_with_requests_in_flight_costs_no_sample(only_process):
     golds = [str(n) for n in range(100, 160)]
     responses = [tagged(f"{n}.0") for n in range(100, 160)]
-    os.kill(only_child, signal.SIGSTOP)  # it is sent requests but answers none
-    killer = threading.Timer(0.5, os.kill, (only_child, signal.SIGKILL))
+    os.kill(only_process, signal.SIGSTOP)  # it is sent requests but answers none
+    killer = threading.Timer(0.5, os.kill, (only_process, signal.SIGKILL))
     killer.start()
 
     scores = score_batch(CONFIG, golds, responses)
 
     killer.join()
-    assert not alive(only_child)
+    assert not alive(only_process)
     assert scores.reward == [1.0] * len(golds)
     assert scores.error == [None] * len(golds)
 
 
 @pytest.mark.slow
-def test_verdicts_asked_ahead_are_answered_from_the_memo(only_child):
+def test_verdicts_asked_ahead_are_answered_from_the_memo(only_process):
     questions = [((boxed(g),), (boxed(p),)) for g, p in CORRECT_PAIRS]
-    children.verify_ahead(questions)
-    os.kill(only_child, signal.SIGSTOP)  # asking it now would time out
+    only = pool.scoring_processes
+    only.verify_ahead(questions)
+    os.kill(only_process, signal.SIGSTOP)  # asking it now would time out
 
     start = time.monotonic()
-    verdicts = [children.verify(golds, predictions) for golds, predictions in questions]
+    verdicts = [only.verify(golds, predictions) for golds, predictions in questions]
 
     assert time.monotonic() - start < LIMIT
     assert verdicts == [(1.0, None)] * len(CORRECT_PAIRS)
 
 
 @pytest.mark.slow
-def test_scoring_with_questions_asked_ahead_equals_asking_row_by_row():
+def test_scoring_with_questions_asked_ahead_equals_asking_row_by_row(monkeypatch):
     answers = adversarial_answers(400, seed=3, settled_only=True)
     golds = [GOLDS[index % len(GOLDS)] for index in range(len(answers))]
     responses = [tagged(answer) for answer in answers]
     golds += [g for g, _ in CORRECT_PAIRS]
     responses += [tagged(p) for _, p in CORRECT_PAIRS]
 
-    children.clear_memo()
-    with sample_time_limit(30.0):  # far above any of these: no verdict depends on the clock
-        row_by_row = [math_expression_reward(g, r) for g, r in zip(golds, responses)]
-        children.clear_memo()
-        config = load_config(
-            {"sample_timeout": 30.0, "reward_functions": [{"name": "math_expr", "weight": 1.0}]}
-        )
-        scores = score_batch(config, golds, responses)
+    limits = SampleLimits(30.0)  # far above any of these: no verdict depends on the clock
+    monkeypatch.setattr(pool, "scoring_processes", ScoringProcesses())
+    row_by_row = [
+        math_expression_result(g, r, limits=limits).pair for g, r in zip(golds, responses)
+    ]
+    pool.scoring_processes.shutdown()
+    monkeypatch.setattr(pool, "scoring_processes", ScoringProcesses())
+    config = load_config(
+        {"sample_timeout": 30.0, "reward_functions": [{"name": "math_expr", "weight": 1.0}]}
+    )
+    scores = score_batch(config, golds, responses)
+    pool.scoring_processes.shutdown()
 
     assert list(zip(scores.reward, scores.correct)) == row_by_row
     assert sum(correct for _, correct in row_by_row) >= len(CORRECT_PAIRS)

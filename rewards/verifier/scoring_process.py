@@ -1,16 +1,16 @@
-"""The scoring child: a long-lived process that runs math-verify and users' reward functions in
+"""A scoring process: a long-lived process that runs math-verify and users' reward functions in
 its main thread, where signal-based time limits work, one request at a time, under a limit on
 its memory.
 
-Started by :mod:`rewards.scoring_children` as ``python -m rewards.scoring_child READ_FD
-WRITE_FD``; the requests and replies are those of :mod:`rewards.scoring_requests`. After an
-out-of-memory reply the child exits, so a fresh one takes its place. Code stuck where the
-alarm cannot reach it (C code that ignores signals) is killed by the parent.
+Started by :mod:`.pool` as ``python -m rollscore.rewards.verifier.scoring_process READ_FD
+WRITE_FD``; the requests and replies are those of :mod:`.requests`. After an out-of-memory
+reply the process exits, so a fresh one takes its place. Code stuck where the alarm cannot
+reach it (C code that ignores signals) is killed by the parent. What scored code prints goes to
+the null device once the process is ready.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import resource
 import signal
@@ -20,16 +20,14 @@ import time
 from functools import lru_cache
 from multiprocessing.connection import Connection
 
-from rewards import sympy_namespace, two_stage_parsing
-from rewards.errors import describe
-from rewards.result import BadReward, checked_pair
-from rewards.scoring_requests import CallRequest, Reply, VerifyRequest
+from rollscore.rewards.errors import describe
+from rollscore.rewards.result import BadReward, checked_pair
+from rollscore.rewards.user_functions import import_user_function
+from rollscore.rewards.verifier.requests import CallRequest, Reply, VerifyRequest
+from rollscore.rewards.verifier.stack import ACCELERATIONS
 
 OOM_SCORE_ADJ = 1000
 """The kernel's out-of-memory killer picks this process before any other, never its worker."""
-FASTER_PARSING = (two_stage_parsing, sympy_namespace)
-"""Speed-ups of math-verify's parsing that give exactly its own results, each on the library
-versions ``tests/test_faster_parsing.py`` found no difference on; installed at start."""
 
 
 class SampleTimeout(BaseException):
@@ -92,13 +90,16 @@ def _verify(golds: tuple[str, ...], predictions: tuple[str, ...]) -> float:
 
 def _call(request: CallRequest) -> tuple[float, bool | None]:
     """A user's reward function called on one sample, its return value checked."""
-    if request.sys_path is not None and list(request.sys_path) != sys.path:
-        sys.path[:] = request.sys_path  # import the user's module from where the parent would
-        importlib.invalidate_caches()
-    from rewards.registry import resolve_reward
-
-    function = resolve_reward(request.name)
+    if list(request.sys_path) != sys.path:
+        sys.path[:] = request.sys_path  # for good: the function may import more when called
+    function = _user_function(request.name, request.sys_path)
     return checked_pair(function(request.ground_truth, request.response, **dict(request.kwargs)))
+
+
+@lru_cache(maxsize=256)
+def _user_function(name: str, search_path: tuple[str, ...]):
+    """A user's function, imported once for each module search path it is asked with."""
+    return import_user_function(name, search_path)
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -142,7 +143,7 @@ def answer(request: VerifyRequest | CallRequest) -> Reply:
 
 def _mute_output() -> None:
     """Send this process's stdout and stderr to the null device: what scored code prints is
-    nobody's business, and the parent stops reading once the child is ready."""
+    nobody's business, and the parent stops reading once the process is ready."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -160,8 +161,8 @@ def main(read_fd: int, write_fd: int) -> None:
     replies = Connection(write_fd, readable=False)
     import math_verify  # noqa: F401 - imported before "ready" so the first sample pays nothing
 
-    for speed_up in FASTER_PARSING:
-        speed_up.install()
+    for acceleration in ACCELERATIONS.values():
+        acceleration.install()
     signal.signal(signal.SIGALRM, _raise_timeout)
     replies.send(("ready", os.getpid()))
     _mute_output()

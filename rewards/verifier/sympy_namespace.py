@@ -1,13 +1,13 @@
 """sympy's ``parse_expr`` with its default namespace built once, not on every call.
 
 Given no ``global_dict``, ``parse_expr`` builds one with ``from sympy import *`` plus Python's
-built-in functions: about 0.6 ms a call. latex2sympy reads every number as ``sympy.Number(text)``,
-which goes through ``sympify`` to ``parse_expr``, so on a GRPO batch that import was a quarter
-of math-verify's time. Installed, ``parse_expr`` called without a namespace gets a fresh copy
+built-in functions, on every call. latex2sympy reads every number as ``sympy.Number(text)``,
+which goes through ``sympify`` to ``parse_expr``, so on a GRPO batch that import is a large
+share of math-verify's time. Installed, ``parse_expr`` called without a namespace gets a fresh copy
 of the one sympy itself built on a first call (captured there), so every call still starts
 from an untouched namespace holding the same objects, and evaluates the same code in it.
 
-Installed by the scoring child when it starts, and only on the sympy versions
+Installed by every scoring process when it starts, and only on the sympy versions
 ``tests/test_faster_parsing.py`` found no difference on.
 """
 

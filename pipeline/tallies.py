@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from pipeline.estimators import Signature
+from rollscore.pipeline.estimators import Signature
 
 ABSTAINED = np.uint64(0)
 """The answer hash of a sample without an answer (a real answer's hash is never 0)."""

@@ -1,21 +1,22 @@
-"""math-verify and users' reward functions in child processes: right in any thread, bounded in
-time and memory per sample, and a crash costs one sample.
+"""The scoring processes of one Dask worker (or any other process): math-verify and users'
+reward functions run there, right in any thread, bounded in time and memory per sample, and a
+crash costs one sample.
 
 math-verify's own time limits use ``signal.alarm``, which only works in a process's main
 thread; from a worker thread (every Dask task runs in one) it raises. So math-verify runs in
-child processes (:mod:`rewards.scoring_child`), one per concurrently scoring thread, whose main
+scoring processes (:mod:`.scoring_process`), one per concurrently scoring thread, whose main
 threads arm their own alarm per sample; users' ``"package.module:function"`` rewards run there
 too, so one that hangs, exits, crashes or allocates without limit costs its own row, never the
-worker. Children are started with ``subprocess``, which works inside Dask's daemonic worker
+worker. They are started with ``subprocess``, which works inside Dask's daemonic worker
 processes, where ``multiprocessing`` cannot.
 
 A sample that outlives its limit by :data:`KILL_GRACE` seconds (C code ignores signals) has its
-child killed. A sample whose child timed out or died is tried once more on a fresh child before
-the verdict stands. math-verify's results are memoised per (golds, predictions) in a bounded
-LRU, since GRPO groups repeat the same final answers; a timeout only for
+process killed. A sample whose process timed out or died is tried once more on a fresh one
+before the verdict stands. math-verify's results are memoised per (golds, predictions, limits)
+in a bounded LRU, since GRPO groups repeat the same final answers; a timeout only for
 :data:`TIMEOUT_MEMORY` seconds, so a moment of load does not stick. A batch's questions to
-math-verify can be asked ahead (:meth:`ScoringChildren.verify_ahead`): a few at a time in
-flight to one child, which then goes from one to the next without waiting for the parent.
+math-verify can be asked ahead (:meth:`ScoringProcesses.verify_ahead`): a few at a time in
+flight to one process, which then goes from one to the next without waiting for the caller.
 """
 
 from __future__ import annotations
@@ -28,23 +29,21 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 
-from rewards.bounded_cache import BoundedCache
-from rewards.errors import VerifierUnavailable
-from rewards.result import ErrorKind, Problem, RewardResult
-from rewards.scoring_requests import CallRequest, Reply, SampleLimits, VerifyRequest
+from rollscore.rewards.errors import VerifierUnavailable
+from rollscore.rewards.result import ErrorKind, Problem, RewardResult
+from rollscore.rewards.user_functions import user_module_path
+from rollscore.rewards.verifier.bounded_cache import BoundedCache
+from rollscore.rewards.verifier.requests import CallRequest, Reply, SampleLimits, VerifyRequest
 
 KILL_GRACE = 1.0
-"""Seconds past the time limit after which a child that ignored its alarm is killed."""
+"""Seconds past the time limit after which a process that ignored its alarm is killed."""
 STARTUP_LIMIT = 120.0
-"""Seconds a new child may take to import math-verify and report ready."""
+"""Seconds a new process may take to import math-verify and report ready."""
 STARTUP_GRACE = 5.0
-"""Seconds a child that closed its pipes before it was ready may take to exit."""
+"""Seconds a process that closed its pipes before it was ready may take to exit."""
 TIMEOUT_MEMORY = 60.0
 """Seconds a timeout verdict is remembered: repeats within a batch are not tried again."""
 MEMO_ENTRY_BYTES = 600
@@ -59,59 +58,40 @@ FAILURE_KINDS = {
 }
 """The error kind of each failed reply."""
 RETRIED = ("timeout", "crashed", "out_of_memory")
-"""Replies that are tried once more on a fresh child before they stand."""
+"""Replies that are tried once more on a fresh process before they stand."""
 REMEMBERED = ("ok", "exception", "timeout")
 """Replies the memo keeps: verdicts, and (briefly) timeouts."""
 AHEAD_REQUESTS = 8
 AHEAD_BYTES = 32_768
 """Requests asked ahead may be in flight at once, up to this many and this many bytes (less
-than a pipe holds, so that sending never waits for a child that waits to send a reply)."""
+than a pipe holds, so that sending never waits for a process that waits to send a reply)."""
 
 DEFAULT_LIMITS = SampleLimits()
-_limits: ContextVar[SampleLimits] = ContextVar("rollscore_sample_limits", default=DEFAULT_LIMITS)
+SCORING_PROCESS_MODULE = "rollscore.rewards.verifier.scoring_process"
 
 
-@contextmanager
-def sample_limits(limits: SampleLimits) -> Iterator[None]:
-    """Use ``limits`` for every reward call a child makes inside the block."""
-    token = _limits.set(limits)
-    try:
-        yield
-    finally:
-        _limits.reset(token)
+def _process_environment() -> dict[str, str]:
+    """This process's environment, with Python told not to put the current folder first on the
+    scoring process's module search path (a user's ``rollscore.py`` there never shadows the
+    package; a user's own module is imported with :func:`user_module_path` on request)."""
+    return {**os.environ, "PYTHONSAFEPATH": "1"}
 
 
-@contextmanager
-def sample_time_limit(seconds: float) -> Iterator[None]:
-    """Use ``seconds`` as the time limit of a math-verify or user reward call in the block."""
-    with sample_limits(SampleLimits(seconds, _limits.get().memory_mb)):
-        yield
-
-
-def _child_environment() -> dict[str, str]:
-    """The child imports ``rewards`` from wherever this process did."""
-    project_root = str(Path(__file__).resolve().parent.parent)
-    environment = dict(os.environ)
-    paths = [project_root, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
-    environment["PYTHONPATH"] = os.pathsep.join(paths)
-    return environment
-
-
-class _Child:
-    """One scoring child process and the two pipes that talk to it."""
+class ScoringProcess:
+    """One scoring process and the two pipes that talk to it."""
 
     def __init__(self) -> None:
         reply_read, reply_write = os.pipe()
         request_read, request_write = os.pipe()
-        # what the child says before it is ready; read only if it fails to start
+        # what the process says before it is ready; read only if it fails to start
         self._startup_errors = tempfile.TemporaryFile()  # noqa: SIM115 - kept until ready
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rewards.scoring_child", str(request_read), str(reply_write)],
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", SCORING_PROCESS_MODULE, str(request_read), str(reply_write)],
             pass_fds=(request_read, reply_write),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._startup_errors,
-            env=_child_environment(),
+            env=_process_environment(),
         )
         os.close(request_read)
         os.close(reply_write)
@@ -120,8 +100,8 @@ class _Child:
         self._ready = False
 
     def wait_ready(self) -> None:
-        """Wait until the child has imported math-verify; raise :class:`VerifierUnavailable`,
-        with the child's last words, if it dies or does not get there in time."""
+        """Wait until the process has imported math-verify; raise :class:`VerifierUnavailable`,
+        with the process's last words, if it dies or does not get there in time."""
         if self._ready:
             return
         try:
@@ -137,12 +117,12 @@ class _Child:
             raise VerifierUnavailable(self._startup_failure()) from None
 
     def _startup_failure(self) -> str:
-        """What a child that died before it was ready said last, with its exit code."""
+        """What a process that died before it was ready said last, with its exit code."""
         try:
-            code = self.process.wait(timeout=STARTUP_GRACE)
+            code = self.popen.wait(timeout=STARTUP_GRACE)
         except subprocess.TimeoutExpired:
             self.kill()
-            code = self.process.returncode
+            code = self.popen.returncode
         self.close()
         self._startup_errors.seek(0)
         lines = self._startup_errors.read().decode(errors="replace").strip().splitlines()
@@ -152,10 +132,10 @@ class _Child:
 
     def ask_in_turn(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
         """The replies to ``requests``, sent a few ahead (:data:`AHEAD_REQUESTS`) so that the
-        child goes from one to the next. Each waits at most its time limit plus
-        :data:`KILL_GRACE` once the one before it is answered: a child that does not answer in
+        process goes from one to the next. Each waits at most its time limit plus
+        :data:`KILL_GRACE` once the one before it is answered: a process that does not answer in
         time is killed and says ``timeout``, one that dies says ``crashed``. Stops at the first
-        reply in :data:`RETRIED` (killing the child if it was already sent more), so there may
+        reply in :data:`RETRIED` (killing the process if it was already sent more), so there may
         be fewer replies than requests: the rest are the caller's to ask again."""
         self.wait_ready()
         replies: list[Reply] = []
@@ -172,7 +152,7 @@ class _Child:
                 if replies[-1][0] in RETRIED:
                     break
         except (EOFError, OSError):
-            code = self.process.wait()
+            code = self.popen.wait()
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             return [*replies, ("crashed", f"crashed: its scoring process {how}")]
         if len(sent) > len(replies):
@@ -196,36 +176,39 @@ class _Child:
 
     @property
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.popen.poll() is None
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        self.popen.kill()
+        self.popen.wait()
         self.close()
 
     def close(self) -> None:
-        """Close the pipes: an idle child reads end-of-file and exits."""
+        """Close the pipes: an idle process reads end-of-file and exits."""
         self._requests.close()
         self._replies.close()
 
 
-class ScoringChildren:
-    """The scoring children shared by every thread of this process, plus math-verify's memo."""
+class ScoringProcesses:
+    """The scoring processes shared by every thread of this process, plus math-verify's memo."""
 
     def __init__(self, memo_entries: int = 100_000, memo_bytes: int = 48_000_000) -> None:
-        self._idle: list[_Child] = []
-        self._running: set[_Child] = set()
+        self._idle: list[ScoringProcess] = []
+        self._running: set[ScoringProcess] = set()
         self._lock = threading.Lock()
         self._memo: BoundedCache[tuple[Reply, float]] = BoundedCache(
             memo_entries, memo_bytes, size_of=_memo_bytes
         )
 
     def verify(
-        self, golds: Sequence[str], predictions: Sequence[str]
+        self,
+        golds: Sequence[str],
+        predictions: Sequence[str],
+        limits: SampleLimits = DEFAULT_LIMITS,
     ) -> tuple[float, Problem | None]:
         """math-verify's score of ``predictions`` against ``golds`` (1.0 or 0.0), and the
         problem that kept it from a verdict (then the score is 0.0)."""
-        request = VerifyRequest(tuple(golds), tuple(predictions), _limits.get())
+        request = VerifyRequest(tuple(golds), tuple(predictions), limits)
         reply = self._recalled(request)
         if reply is None:
             [reply] = self._ask_all([request])
@@ -235,12 +218,15 @@ class ScoringChildren:
             return value, None
         return 0.0, _problem(status, f"math-verify {value}")
 
-    def verify_ahead(self, questions: Iterable[tuple[Sequence[str], Sequence[str]]]) -> None:
+    def verify_ahead(
+        self,
+        questions: Iterable[tuple[Sequence[str], Sequence[str]]],
+        limits: SampleLimits = DEFAULT_LIMITS,
+    ) -> None:
         """Ask math-verify about each distinct (golds, predictions) not remembered yet, several
-        in flight to one child, and remember the verdicts, so that :meth:`verify` then answers
+        in flight to one process, and remember the verdicts, so that :meth:`verify` then answers
         those from the memo. A reply is what :meth:`verify` would have got: a timeout or a
-        death is asked once more of a fresh child."""
-        limits = _limits.get()
+        death is asked once more of a fresh process."""
         requests = (VerifyRequest(tuple(g), tuple(p), limits) for g, p in questions)
         pending = list(dict.fromkeys(r for r in requests if self._recalled(r) is None))
         for request, reply in zip(pending, self._ask_all(pending)):
@@ -265,9 +251,10 @@ class ScoringChildren:
         kwargs: tuple[tuple[str, object], ...],
         ground_truth: str,
         response: str,
+        limits: SampleLimits = DEFAULT_LIMITS,
     ) -> RewardResult:
-        """A user's reward function ``name`` called on one sample in a child."""
-        request = CallRequest(name, kwargs, ground_truth, response, _limits.get(), tuple(sys.path))
+        """A user's reward function ``name`` called on one sample in a scoring process."""
+        request = CallRequest(name, kwargs, ground_truth, response, limits, user_module_path())
         [(status, value)] = self._ask_all([request])
         if status == "ok":
             reward, correct = value
@@ -275,8 +262,8 @@ class ScoringChildren:
         return RewardResult(0.0, False, problem=_problem(status, f"{name} {value}"))
 
     def _ask_all(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
-        """The reply to each request, asked in turn of a child; one that timed out or whose
-        child died is asked once more of a fresh child, and the rest of a fresh one too."""
+        """The reply to each request, asked in turn of a process; one that timed out or whose
+        process died is asked once more of a fresh process, and the rest of a fresh one too."""
         replies: list[Reply] = []
         while len(replies) < len(requests):
             answered = self._ask_once(requests[len(replies) :])
@@ -286,77 +273,58 @@ class ScoringChildren:
         return replies
 
     def _ask_once(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
-        """The replies of one child to ``requests`` (see :meth:`_Child.ask_in_turn`)."""
-        child = self._checkout()
+        """The replies of one process to ``requests`` (see :meth:`ScoringProcess.ask_in_turn`)."""
+        process = self._checkout()
         try:
-            replies = child.ask_in_turn(requests)
+            replies = process.ask_in_turn(requests)
         finally:
             with self._lock:
-                self._running.discard(child)
+                self._running.discard(process)
         if replies[-1][0] in RETRIED:
-            child.close()  # a timed-out child may hold what it was computing: never reuse it
-            self._checkin(_Child())  # start the replacement now, so it is warm when needed
+            process.close()  # a timed-out process may hold what it was computing: never reuse it
+            self._checkin(ScoringProcess())  # start the replacement now, so it is warm when needed
         else:
-            self._checkin(child)
+            self._checkin(process)
         return replies
 
-    def _checkout(self) -> _Child:
+    def _checkout(self) -> ScoringProcess:
         with self._lock:
             while self._idle:
-                child = self._idle.pop()
-                if child.alive:
-                    self._running.add(child)
-                    return child
-                child.close()
-            child = _Child()
-            self._running.add(child)
-            return child
+                process = self._idle.pop()
+                if process.alive:
+                    self._running.add(process)
+                    return process
+                process.close()
+            process = ScoringProcess()
+            self._running.add(process)
+            return process
 
-    def _checkin(self, child: _Child) -> None:
+    def _checkin(self, process: ScoringProcess) -> None:
         with self._lock:
-            self._idle.append(child)
-
-    def idle_child_pids(self) -> list[int]:
-        """Process ids of the children waiting for work, the next one to be used last."""
-        with self._lock:
-            return [child.process.pid for child in self._idle]
+            self._idle.append(process)
 
     def prestart(self, count: int) -> None:
-        """Start children until this process has ``count``, without waiting for them: they
+        """Start scoring processes until this process has ``count``, without waiting for them: they
         import math-verify while the caller does other work."""
         with self._lock:
             missing = count - len(self._idle) - len(self._running)
-            self._idle.extend(_Child() for _ in range(missing))
-
-    def warm_up(self) -> None:
-        """Start one child and wait until it is ready, so the first sample pays nothing; raises
-        :class:`VerifierUnavailable` if it cannot start."""
-        child = self._checkout()
-        try:
-            child.wait_ready()
-        finally:
-            with self._lock:
-                self._running.discard(child)
-        self._checkin(child)
+            self._idle.extend(ScoringProcess() for _ in range(missing))
 
     def shutdown(self) -> None:
-        """Stop every child: the idle ones at once, the busy ones killed (a thread still
-        waiting for one sees it die, and asks a fresh child once more)."""
+        """Stop every process: the idle ones at once, the busy ones killed (a thread still
+        waiting for one sees it die, and asks a fresh process once more)."""
         with self._lock:
             idle, running, self._idle = self._idle, list(self._running), []
-        for child in running:
-            child.process.kill()
-        for child in idle:
-            child.close()
+        for process in running:
+            process.popen.kill()
+        for process in idle:
+            process.close()
             try:
-                child.process.wait(timeout=5)
+                process.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                child.kill()
-        for child in running:
-            child.process.wait()
-
-    def clear_memo(self) -> None:
-        self._memo.clear()
+                process.kill()
+        for process in running:
+            process.popen.wait()
 
 
 def _problem(status: str, message: str) -> Problem:
@@ -368,6 +336,6 @@ def _memo_bytes(request: VerifyRequest) -> int:
     return MEMO_ENTRY_BYTES + sum(map(len, request.golds)) + sum(map(len, request.predictions))
 
 
-children = ScoringChildren()
-"""The process-wide scoring children the math rewards and users' functions use."""
-atexit.register(children.shutdown)
+scoring_processes = ScoringProcesses()
+"""The process-wide scoring processes the math rewards and users' functions use."""
+atexit.register(scoring_processes.shutdown)

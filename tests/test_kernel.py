@@ -6,9 +6,20 @@ import json
 
 import pandas as pd
 import pytest
-
-from pipeline.partition import READ_ERROR, READ_ERROR_KIND, score_partition, scored_meta
-from rewards import combine_reward_functions, format_reward, load_config, math_expression_reward
+from rollscore.pipeline.kernel import (
+    scored_rows,
+    scored_rows_meta,
+    scores_meta,
+    with_input_problems,
+)
+from rollscore.rewards import (
+    ErrorKind,
+    combine_reward_functions,
+    format_reward,
+    load_config,
+    math_expression_reward,
+)
+from rollscore.rewards.result import Problem
 
 CONFIG = load_config(
     {
@@ -43,7 +54,7 @@ def test_scores_every_row_in_order_with_the_reward_functions_results():
         {"id": [4, 3, 2, 1], "ground_truth": ["\\frac{3}{4}"] * 4, "response": responses}
     )
 
-    scored = score_partition(frame, CONFIG)
+    scored = scored_rows(frame, CONFIG)
 
     combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
     assert scored["id"].tolist() == [4, 3, 2, 1]
@@ -69,7 +80,7 @@ def test_a_message_log_gives_the_concatenated_assistant_contents():
         }
     )
 
-    scored = score_partition(frame, CONFIG)
+    scored = scored_rows(frame, CONFIG)
 
     assert scored["reward"].tolist() == [1.0, 0.0, 0.0, 0.8 + 0.2 * 0.75]
     assert values(scored["error"]) == [
@@ -86,14 +97,15 @@ def test_bad_rows_score_zero_with_their_error_and_never_stop_the_partition():
         {
             "ground_truth": [None, "5", "5", 7, "5"],
             "response": ["<answer>5</answer>", None, "<answer>5</answer>", "<answer>7</answer>", 5],
-            READ_ERROR: [None, None, "f.jsonl line 3 is not valid JSON", None, None],
-            READ_ERROR_KIND: [None, None, "unreadable_row", None, None],
         }
     )
+    unreadable = Problem(ErrorKind.UNREADABLE_ROW, "f.jsonl line 3 is not valid JSON")
+    frame = with_input_problems(frame, [None, None, unreadable, None, None])
 
-    scored = score_partition(frame, CONFIG)
+    scored = scored_rows(frame, CONFIG)
 
-    assert READ_ERROR not in scored.columns and READ_ERROR_KIND not in scored.columns
+    assert list(scored.columns[:2]) == ["ground_truth", "response"]
+    assert list(scored.columns[2:]) == list(scores_meta(CONFIG).columns)
     assert scored["reward"].tolist() == [0.0, 0.0, 0.0, 0.75 * 0.2 + 1.0 * 0.8, 0.0]
     assert values(scored["error"]) == [
         "ground_truth is missing",
@@ -120,7 +132,7 @@ def test_rows_of_a_listed_data_source_use_that_sources_rewards():
         }
     )
 
-    scored = score_partition(frame, CONFIG)
+    scored = scored_rows(frame, CONFIG)
 
     assert scored["reward"].tolist() == [1.0, 0.75 * 0.2 + 0.0 * 0.8]
     assert values(scored["reward_exact_alnum"]) == [1.0, None]
@@ -132,7 +144,7 @@ def test_rows_of_a_listed_data_source_use_that_sources_rewards():
 def test_the_meta_is_exactly_what_the_kernel_returns(rows):
     frame = pd.DataFrame({"ground_truth": ["1"] * rows, "response": ["<answer>1</answer>"] * rows})
 
-    assert scored_meta(frame, CONFIG).dtypes.equals(score_partition(frame, CONFIG).dtypes)
+    assert scored_rows_meta(frame, CONFIG).dtypes.equals(scored_rows(frame, CONFIG).dtypes)
 
 
 def test_content_parts_of_a_message_log_are_scored_on_their_text_parts_joined():
@@ -159,7 +171,7 @@ def test_content_parts_of_a_message_log_are_scored_on_their_text_parts_joined():
         }
     )
 
-    scored = score_partition(frame, CONFIG)
+    scored = scored_rows(frame, CONFIG)
 
     combined = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
     assert scored["reward"].tolist() == [

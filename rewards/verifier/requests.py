@@ -1,5 +1,5 @@
-"""What the scoring children are asked, with which limits, and how they reply: the protocol
-between :mod:`rewards.scoring_children` (the parent's side) and :mod:`rewards.scoring_child`."""
+"""What a scoring process is asked, within which limits, and how it replies: the protocol
+between :mod:`.pool` and :mod:`.scoring_process`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ DEFAULT_TIME_LIMIT = 5.0
 MAX_TIME_LIMIT = 3600.0
 """The largest time limit a configuration may set: an hour per sample is already no limit."""
 DEFAULT_MEMORY_MB = 4096
-"""Megabytes of address space a scoring child may use while it scores one sample."""
+"""Megabytes of address space a scoring process may use while it scores one sample."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +33,14 @@ class VerifyRequest:
 @dataclass(frozen=True, slots=True)
 class CallRequest:
     """A user's ``"package.module:function"`` called on one sample, imported with the caller's
-    module search path (None: the one the child already has)."""
+    module search path (:func:`rollscore.rewards.registry.user_module_path`)."""
 
     name: str
     kwargs: tuple[tuple[str, object], ...]
     ground_truth: str
     response: str
     limits: SampleLimits
-    sys_path: tuple[str, ...] | None
+    sys_path: tuple[str, ...]
 
 
 Reply = tuple[str, object]
