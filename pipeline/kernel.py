@@ -54,6 +54,13 @@ def input_problems(frame: pd.DataFrame) -> list[Problem | None]:
     ]
 
 
+def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``frames`` one after the other, each with its input problem."""
+    problems = [problem for frame in frames for problem in input_problems(frame)]
+    rows = [frame.drop(columns=[_INPUT_PROBLEMS], errors="ignore") for frame in frames]
+    return with_input_problems(pd.concat(rows, ignore_index=True), problems)
+
+
 def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 

@@ -85,21 +85,22 @@ def masked_rewards(frame: pd.DataFrame, ended: pd.Series) -> pd.Series:
 
 
 def number_values(frame: pd.DataFrame, name: str) -> pd.Series:
+    """The column as finite floats; anything else (text, infinities) as missing."""
     if name not in frame.columns:
         return pd.Series(math.nan, index=frame.index)
-    return pd.to_numeric(frame[name], errors="coerce").astype(float)
+    values = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
 
 
 def component_columns(columns: pd.Index) -> list[str]:
     return [name for name in columns if str(name).startswith("reward_")]
 
 
-def exact_total(values: np.ndarray) -> int | float:
-    """The exact sum of finite floats in units of 2**-:data:`EXACT_UNIT_BITS`; with an
-    infinite or NaN value, the float sum."""
+def exact_total(values: np.ndarray) -> int:
+    """The exact sum of finite floats in units of 2**-:data:`EXACT_UNIT_BITS`."""
     values = np.asarray(values, dtype=np.float64)
     if not np.isfinite(values).all():
-        return float(values.sum())
+        raise ValueError("an exact total is of finite values only")
     mantissas, exponents = np.frexp(values)
     integers = (mantissas * 2.0**53).astype(np.int64)  # exact: 53-bit mantissas
     total = 0
@@ -110,15 +111,10 @@ def exact_total(values: np.ndarray) -> int | float:
     return total
 
 
-def total_value(total: int | float) -> float:
-    """An exact total as the float nearest to it (Python divides integers correctly rounded),
-    or an infinity past the largest float."""
-    if isinstance(total, float):
-        return total
-    try:
-        return total / (1 << EXACT_UNIT_BITS)
-    except OverflowError:
-        return math.copysign(math.inf, total)
+def exact_mean(total: int, count: int) -> float:
+    """The mean of values whose exact total (:func:`exact_total`) is ``total``: the float
+    nearest to it (Python divides integers correctly rounded), finite as the values were."""
+    return int(total) / (int(count) << EXACT_UNIT_BITS)
 
 
 def _is_exact(name: str) -> bool:
@@ -352,8 +348,11 @@ def _metrics_of(sums: pd.Series, tallies: PromptTallies) -> dict[str, Any]:
     prompts, positive, most, passes, majorities = _prompt_sums(tallies, sums)
 
     def mean(total: str, count: float) -> float | None:
-        value = total_value(sums[total]) if _is_exact(total) else float(sums[total])
-        return value / float(count) if count else None
+        if not count:
+            return None
+        if _is_exact(total):
+            return exact_mean(sums[total], count)
+        return float(sums[total]) / float(count)
 
     metrics: dict[str, Any] = {
         "rows": rows,

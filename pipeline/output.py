@@ -93,7 +93,7 @@ class OutputDir:
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         """Write ``name`` atomically: complete, or as it was before."""
-        text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
         with atomic_output(self.path(name)) as handle:
             handle.write(text.encode())
 

@@ -22,8 +22,8 @@ from distributed import Client, as_completed, get_client
 from distributed.comm import CommClosedError
 from rollscore.pipeline.cluster import worker_count
 from rollscore.pipeline.errors import ClusterLost, InputChanged, OutputExists
-from rollscore.pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs, read_block
-from rollscore.pipeline.inputs.plan import file_state
+from rollscore.pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs
+from rollscore.pipeline.inputs.plan import file_state, read_partition
 from rollscore.pipeline.kernel import scored_rows, scored_rows_meta
 from rollscore.pipeline.metrics import (
     MetricAccumulator,
@@ -164,7 +164,7 @@ def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: 
         plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
         _write_manifest(job, plan, finished=False, seconds=0.0)
     written = job.output.part_files()
-    todo = [index for index in range(len(plan.blocks)) if index not in written]
+    todo = [index for index in range(len(plan.partitions)) if index not in written]
     accumulator = MetricAccumulator()
     _score_blocks(job, plan, todo, client, progress, accumulator)
     accumulator.add_written([job.output.path(SCORES, name) for name in written.values()], client)
@@ -172,12 +172,13 @@ def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: 
     seconds = job.previous_seconds + time.perf_counter() - started
     metrics["run"] = {
         "seconds": seconds,
-        "partitions": len(plan.blocks),
+        "partitions": len(plan.partitions),
         "inputs": list(job.inputs),
     }
     job.output.write_json(METRICS, metrics)
     _write_manifest(job, plan, finished=True, seconds=seconds)
-    return RunResult(job.output.url, metrics["rows"], len(plan.blocks), len(todo), seconds, metrics)
+    partitions = len(plan.partitions)
+    return RunResult(job.output.url, metrics["rows"], partitions, len(todo), seconds, metrics)
 
 
 def score_rollouts(
@@ -197,14 +198,14 @@ def score_rollouts(
 
 
 def scored_partitions(
-    plan: InputPlan, blocks: Sequence[int], config: ScoringConfig
+    plan: InputPlan, partitions: Sequence[int], config: ScoringConfig
 ) -> tuple[dd.DataFrame, pa.Schema]:
-    """The lazy Dask dataframe of the given blocks, scored partition by partition, and the
-    Arrow schema of its rows."""
+    """The lazy Dask dataframe of the given partitions of the plan, scored partition by
+    partition, and the Arrow schema of its rows."""
     input_meta = plan.schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     rollouts = dd.from_map(
-        read_block,
-        [plan.blocks[index] for index in blocks],
+        read_partition,
+        [plan.partition_blocks(index) for index in partitions],
         schema=plan.schema,
         meta=input_meta,
         label="read-rollouts",
@@ -239,14 +240,14 @@ def _score_blocks(
     writes = [
         dask.delayed(finish_part)(
             part,
-            job.output.path(SCORES, part_name(index, len(plan.blocks))),
+            job.output.path(SCORES, part_name(index, len(plan.partitions))),
             schema,
             dask_key_name=f"write-scores-{index:05d}-{run}",
         )
         for part, index in zip(scored.to_delayed(), todo)
     ]
     line = (
-        ProgressLine(len(todo), sum(plan.blocks[index].rows for index in todo))
+        ProgressLine(len(todo), sum(plan.partition_rows(index) for index in todo))
         if progress
         else None
     )

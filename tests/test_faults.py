@@ -10,15 +10,14 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import dask
 import pandas as pd
 import psutil
 import pytest
+from commands import finished, rollscore, wait_for
 from rollscore.pipeline.cluster import scoring_client
 from rollscore.pipeline.output import OutputDir, part_name
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
@@ -30,34 +29,6 @@ CONFIG_YAML = (
     "reward_functions:\n  - {name: format, weight: 0.2}\n  - {name: math_expr, weight: 0.8}\n"
 )
 MATH = combine_reward_functions([(format_reward, 0.2), (math_expression_reward, 0.8)])
-
-
-def rollscore(*arguments: str, **options) -> subprocess.Popen:
-    """The command line, started in a new process."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **options,
-    )
-
-
-def finished(*arguments: str, **options) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rollscore.pipeline.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **options,
-    )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.05)
 
 
 def parts(out: Path) -> int:

@@ -112,8 +112,12 @@ def test_float_totals_are_exact_in_any_order():
 
     assert Fraction(metrics.exact_total(np.array(values)), 2**metrics.EXACT_UNIT_BITS) == exact
     assert halves == metrics.exact_total(np.array(values[::-1]))
-    assert metrics.total_value(halves) == float(exact)
-    assert metrics.exact_total(np.array([1.0, math.inf])) == math.inf
+    assert metrics.exact_mean(halves, len(values)) == float(exact / len(values))
+    assert metrics.exact_mean(np.int64(0), 12) == 0.0  # a total pandas kept as a NumPy integer
+    huge = metrics.exact_total(np.array([1.7976931348623157e308] * 4))
+    assert metrics.exact_mean(huge, 4) == 1.7976931348623157e308  # a finite mean of a huge sum
+    with pytest.raises(ValueError, match="finite"):
+        metrics.exact_total(np.array([1.0, math.inf]))
 
 
 @pytest.mark.parametrize("compact_at", [10, 100])

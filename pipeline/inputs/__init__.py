@@ -3,7 +3,13 @@ partitions (:mod:`.plan`), and the readers of one partition's rows (:mod:`.jsonl
 :mod:`.parquet`)."""
 
 from rollscore.pipeline.inputs.discovery import Discovery, InputFile, discover_inputs
-from rollscore.pipeline.inputs.plan import Block, InputPlan, plan_inputs, read_block
+from rollscore.pipeline.inputs.plan import (
+    Block,
+    InputPlan,
+    plan_inputs,
+    read_block,
+    read_partition,
+)
 
 __all__ = [
     "Block",
@@ -13,4 +19,5 @@ __all__ = [
     "discover_inputs",
     "plan_inputs",
     "read_block",
+    "read_partition",
 ]

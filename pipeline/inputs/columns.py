@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -52,6 +52,26 @@ def column_type(name: str, json_types: set[str]) -> pa.DataType:
     if kinds and kinds <= {"int", "float"}:
         return pa.float64()
     return pa.string()
+
+
+def input_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for the rows of every input: a column keeps its type where the inputs agree
+    on it (integers and floats meet as floats), and is text (each value's JSON text) where they
+    do not, as a JSON column that mixes types is: an all-integer ``ground_truth`` in one file and
+    text in another is text."""
+    types: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            types.setdefault(field.name, []).append(field.type)
+    return pa.schema([(name, _agreed_type(name, found)) for name, found in types.items()])
+
+
+def _agreed_type(name: str, types: list[pa.DataType]) -> pa.DataType:
+    try:
+        schemas = [pa.schema([(name, arrow_type)]) for arrow_type in types]
+        return pa.unify_schemas(schemas, promote_options="permissive").field(name).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.string()
 
 
 def kept_columns(key_counts: Mapping[str, int]) -> tuple[list[str], bool]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import fsspec
@@ -51,6 +51,7 @@ class Scan:
     stop: int
     """One past the last owned byte (the decompressed size, for a file scanned whole)."""
     lines: int = 0
+    """Owned lines (or records), blank ones included."""
     offsets: list[int] = field(default_factory=list)
     """Byte offsets of owned lines 0, g, 2g, ...: empty for a file scanned whole."""
     key_counts: dict[str, int] = field(default_factory=dict)
@@ -58,6 +59,12 @@ class Scan:
     chunk_digests: list[bytes] = field(default_factory=list)
     """The digest of each chunk of ``granularity`` owned lines (of the whole decompressed
     bytes, for a file scanned whole)."""
+    chunk_rows: list[int] = field(default_factory=list)
+    """The rows of each chunk: its lines that are not blank (a blank line is no row)."""
+
+    @property
+    def rows(self) -> int:
+        return sum(self.chunk_rows)
 
     def learn(self, record: object) -> None:
         """Count a parsed record's keys and their JSON types."""
@@ -108,7 +115,7 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
             handle.seek(start - 1)
             position = start - 1 + len(handle.readline())  # the line begun before is not ours
         scan = Scan(url, position, position)
-        chunk = hashlib.blake2b(digest_size=16)
+        chunk, rows = hashlib.blake2b(digest_size=16), 0
         while position < stop:
             line = handle.readline()
             if not line:
@@ -118,12 +125,16 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
             scan.lines += 1
             position += len(line)
             chunk.update(line)
+            if line.strip():
+                rows += 1
+                scan.learn(_parsed(line))
             if scan.lines % granularity == 0:
                 scan.chunk_digests.append(chunk.digest())
-                chunk = hashlib.blake2b(digest_size=16)
-            scan.learn(_parsed(line))
+                scan.chunk_rows.append(rows)
+                chunk, rows = hashlib.blake2b(digest_size=16), 0
     if scan.lines % granularity:
         scan.chunk_digests.append(chunk.digest())
+        scan.chunk_rows.append(rows)
     scan.stop = position
     return scan
 
@@ -133,10 +144,13 @@ def scan_whole(url: str, compression: str | None, array: bool) -> Scan:
     with fsspec.open(url, "rb", compression=compression) as handle:
         data = handle.read()
     scan = Scan(url, 0, len(data), chunk_digests=[_digest(data)])
-    records = _array_records(data) if array else (_parsed(line) for line in _lines(data))
-    for record in records:
+    rows = 0
+    for item in _array_records(data) if array else _lines(data):
         scan.lines += 1
-        scan.learn(record)
+        if array or item.strip():  # a blank line is no row
+            rows += 1
+            scan.learn(item if array else _parsed(item))
+    scan.chunk_rows.append(rows)
     return scan
 
 
@@ -163,11 +177,36 @@ def is_json_array(url: str, compression: str | None) -> bool:
     return False
 
 
-def read_json_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
-    """The rows of one block, with exactly the columns and types of ``schema``: the lines in
-    its bytes of a plain file, or every line or record of a compressed or array file, each
-    row's problem handed to the kernel. Raises :class:`InputChanged` when the bytes no longer
-    match the planned digest."""
+def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame:
+    """The rows of some JSON blocks, one after the other, in one frame with exactly the columns
+    and types of ``schema``: the lines in a block's bytes of a plain file, or every line or
+    record of a compressed or array file, each row's problem handed to the kernel. Raises
+    :class:`InputChanged` when a block's bytes no longer match the planned digest."""
+    columns: dict[str, list[object]] = {name: [] for name in schema.names}
+    types = {name: schema.field(name).type for name in schema.names}
+    kept = [name for name in types if name != EXTRA_COLUMN]
+    extra = EXTRA_COLUMN in types
+    problems: list[Problem | None] = []
+    for block in blocks:
+        array = block.kind == "json_array"
+        for number, item in enumerate(_block_items(block), start=block.first_line):
+            if isinstance(item, bytes) and not item.strip():
+                continue  # a blank line is no row
+            where = f"{block.url} {'record' if array else 'line'} {number}"
+            row, problem = _row(item, where)
+            for name in kept:
+                columns[name].append(cell(row.get(name), types[name]))
+            if extra:
+                rest = {key: value for key, value in row.items() if key not in types}
+                columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
+            problems.append(problem)
+    table = pa.Table.from_pydict(columns, schema=schema)
+    return with_input_problems(table.to_pandas(types_mapper=pd.ArrowDtype), problems)
+
+
+def _block_items(block: Block) -> list[object]:
+    """A block's lines (plain or compressed JSON lines) or records (a JSON array), once its
+    bytes are checked against the planned digest."""
     whole = block.kind == "json_array" or block.compression is not None
     with fsspec.open(block.url, "rb", compression=block.compression) as handle:
         handle.seek(block.start)
@@ -175,26 +214,7 @@ def read_json_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
     chunks = [_digest(data)] if whole else chunk_digests(data, block.granularity)
     if block_digest(chunks) != block.digest:
         raise input_changed(block)
-    array = block.kind == "json_array"
-    items: Iterable[object] = _array_records(data) if array else _lines(data)
-    columns: dict[str, list[object]] = {name: [] for name in schema.names}
-    types = {name: schema.field(name).type for name in schema.names}
-    kept = [name for name in types if name != EXTRA_COLUMN]
-    extra = EXTRA_COLUMN in types
-    problems: list[Problem | None] = []
-    for number, item in enumerate(items, start=block.first_line):
-        if isinstance(item, bytes) and not item.strip():
-            continue  # a blank line is no row
-        where = f"{block.url} {'record' if array else 'line'} {number}"
-        row, problem = _row(item, where)
-        for name in kept:
-            columns[name].append(cell(row.get(name), types[name]))
-        if extra:
-            rest = {key: value for key, value in row.items() if key not in types}
-            columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
-        problems.append(problem)
-    table = pa.Table.from_pydict(columns, schema=schema)
-    return with_input_problems(table.to_pandas(types_mapper=pd.ArrowDtype), problems)
+    return _array_records(data) if block.kind == "json_array" else _lines(data)
 
 
 def _row(item: object, where: str) -> tuple[dict, Problem | None]:

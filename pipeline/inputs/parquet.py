@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rollscore.pipeline.inputs.block import Block, input_changed
-from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, flag_value
+from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell, flag_value
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -66,10 +66,14 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     return with_input_problems(frame, problems)
 
 
-def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
-    """The column as the plan's type; a flag column of another type is read by :func:`_flags`."""
+def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    """The column as the plan's type: values of another type in a text column as their JSON
+    text, as a JSON reader keeps them; a flag column of another type is read by
+    :func:`_flags`."""
     if pa.types.is_boolean(arrow_type) and not pa.types.is_boolean(column.type):
         return pa.nulls(len(column), arrow_type)
+    if pa.types.is_string(arrow_type) and not pa.types.is_string(column.type):
+        return pa.array([cell(value, arrow_type) for value in column.to_pylist()], arrow_type)
     return column.cast(arrow_type)
 
 

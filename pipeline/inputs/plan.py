@@ -1,18 +1,22 @@
-"""From rollout files to a partition plan: which blocks of them, read with which schema.
+"""From rollout files to a partition plan: which blocks of them, read with which schema, in
+which partitions.
 
-Planning runs on the cluster, where the data is, in two parallel passes: a probe of each file
-(its size and modification time; a JSON array or JSON lines; a Parquet file's footer), then
-scans of the JSON: plain JSON-lines files in byte ranges of :data:`SCAN_RANGE_BYTES`, so a
+Planning runs on the cluster, where the data is, in two parallel passes: probes of the files
+(each one's size and modification time; a JSON array or JSON lines; a Parquet file's footer),
+then scans of the JSON: plain JSON-lines files in byte ranges of :data:`SCAN_RANGE_BYTES`, so a
 single file of ten million rows is scanned by many tasks, compressed and array files whole.
-Each block is a slice of one file of about ``partition_rows`` rows, with the digest its reader
-checks. The plan records each file's identity (size, modification time, a digest of what was
-planned), which ``--resume`` compares before it trusts the plan again.
+Many small files are probed and scanned a batch per task. Each block is a slice of one file of
+about ``partition_rows`` rows, with the digest its reader checks; consecutive small blocks (of
+small files) share one partition. The plan records each file's identity (size, modification
+time, a digest of what was planned), which ``--resume`` compares before it trusts the plan
+again.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -21,18 +25,24 @@ from distributed import Client
 from fsspec.core import url_to_fs
 from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.inputs.block import Block
-from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, column_type, kept_columns
+from rollscore.pipeline.inputs.columns import (
+    EXTRA_COLUMN,
+    column_type,
+    input_schema,
+    kept_columns,
+)
 from rollscore.pipeline.inputs.discovery import InputFile
 from rollscore.pipeline.inputs.jsonl import (
     SCAN_RANGE_BYTES,
     Scan,
     block_digest,
     is_json_array,
-    read_json_block,
+    read_json_blocks,
     scan_range,
     scan_whole,
 )
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
+from rollscore.pipeline.kernel import concat_rows
 
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
@@ -40,6 +50,9 @@ MIN_PARTITION_ROWS = 50
 INDEX_GRANULARITY = 50
 """Lines between recorded JSONL offsets (and per digest chunk) when the partition size is
 chosen automatically."""
+FILES_PER_TASK = 64
+"""Files one planning task probes or scans at most: thousands of small files cost tens of
+tasks, not thousands."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +101,92 @@ def probe_file(file: InputFile) -> FileProbe:
     return FileProbe(file, size, modified, "json_array" if array else "jsonl")
 
 
+def probe_files(files: Sequence[InputFile]) -> list[FileProbe]:
+    """Look at some files: a Dask task, so files are read where the workers are."""
+    return [_probe(file) for file in files]
+
+
+def _probe(file: InputFile) -> FileProbe:
+    size, modified = file_state(file.url)
+    if file.kind == "parquet":
+        rows, schema, digest = parquet_footer(file.url)
+        return FileProbe(file, size, modified, "parquet", rows, schema, digest)
+    array = is_json_array(file.url, file.compression)
+    return FileProbe(file, size, modified, "json_array" if array else "jsonl")
+
+
+@dataclass(frozen=True)
+class ScanPiece:
+    """What one scan reads: bytes ``[start, stop)`` of a plain JSON-lines file, or a whole
+    compressed or array file; ``size`` is about the bytes it reads."""
+
+    probe: FileProbe
+    start: int = 0
+    stop: int = 0
+
+    @property
+    def whole(self) -> bool:
+        return self.probe.kind == "json_array" or self.probe.file.compression is not None
+
+    @property
+    def size(self) -> int:
+        return self.probe.size if self.whole else min(self.stop, self.probe.size) - self.start
+
+
+def scan_pieces(pieces: Sequence[ScanPiece], granularity: int) -> list[Scan]:
+    """Scan some pieces of JSON files: a Dask task."""
+    return [
+        scan_whole(
+            piece.probe.file.url, piece.probe.file.compression, piece.probe.kind == "json_array"
+        )
+        if piece.whole
+        else scan_range(piece.probe.file.url, piece.start, piece.stop, granularity)
+        for piece in pieces
+    ]
+
+
+def _pieces(probe: FileProbe) -> list[ScanPiece]:
+    """The pieces a JSON file is scanned in: whole, or byte ranges of a plain JSON-lines file."""
+    if ScanPiece(probe).whole:
+        return [ScanPiece(probe)]
+    starts = range(0, max(probe.size, 1), SCAN_RANGE_BYTES)
+    return [ScanPiece(probe, start, start + SCAN_RANGE_BYTES) for start in starts]
+
+
+def _batches(items: Sequence, size_of, budget: int) -> Iterator[list]:
+    """Consecutive items in batches of at most :data:`FILES_PER_TASK` and about ``budget``
+    in size (an item larger than that alone)."""
+    batch, used = [], 0
+    for item in items:
+        if batch and (len(batch) == FILES_PER_TASK or used + size_of(item) > budget):
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += size_of(item)
+    if batch:
+        yield batch
+
+
 @dataclass
 class InputPlan:
+    """The blocks of the inputs, the partitions they are scored in (lists of block indices, in
+    input order), the schema every block is read with, and each input's identity."""
+
     blocks: list[Block]
+    partitions: list[list[int]]
     schema: pa.Schema
     inputs: list[InputIdentity]
+
+    def partition_blocks(self, index: int) -> list[Block]:
+        return [self.blocks[block] for block in self.partitions[index]]
+
+    def partition_rows(self, index: int) -> int:
+        return sum(block.rows for block in self.partition_blocks(index))
 
     def to_json(self) -> dict:
         return {
             "blocks": [asdict(block) for block in self.blocks],
+            "partitions": self.partitions,
             "schema": self.schema.serialize().to_pybytes().hex(),
             "inputs": [asdict(identity) for identity in self.inputs],
         }
@@ -106,6 +196,7 @@ class InputPlan:
         schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
         return cls(
             [Block(**block) for block in data["blocks"]],
+            [list(partition) for partition in data["partitions"]],
             schema,
             [InputIdentity(**identity) for identity in data["inputs"]],
         )
@@ -131,20 +222,18 @@ def auto_partition_rows(total_rows: int, workers: int) -> int:
     return max(MIN_PARTITION_ROWS, min(DEFAULT_PARTITION_ROWS, spread))
 
 
-def _scan_ranges(probe: FileProbe) -> list[tuple[str, int, int]]:
-    """The byte ranges a plain JSON-lines file is scanned in."""
-    ranges = range(0, max(probe.size, 1), SCAN_RANGE_BYTES)
-    return [(probe.file.url, start, start + SCAN_RANGE_BYTES) for start in ranges]
-
-
 def _range_blocks(
     scan: Scan, rows_per_block: int, granularity: int, first_line: int
 ) -> list[Block]:
-    """A range scan's lines in blocks of about ``rows_per_block`` (whole chunks)."""
+    """A range scan's lines in blocks of about ``rows_per_block`` (whole chunks); a block of
+    blank lines only holds no row and is left out."""
     step = max(1, rows_per_block // granularity)
     blocks = []
     for index in range(0, len(scan.offsets), step):
         end_index = index + step
+        rows = sum(scan.chunk_rows[index:end_index])
+        if not rows:
+            continue
         stop = scan.offsets[end_index] if end_index < len(scan.offsets) else scan.stop
         blocks.append(
             Block(
@@ -154,7 +243,7 @@ def _range_blocks(
                 start=scan.offsets[index],
                 stop=stop,
                 first_line=first_line + index * granularity,
-                rows=min(step * granularity, scan.lines - index * granularity),
+                rows=rows,
                 digest=block_digest(scan.chunk_digests[index:end_index]),
                 granularity=granularity,
             )
@@ -178,6 +267,50 @@ def _parquet_blocks(probe: FileProbe, rows_per_block: int) -> list[Block]:
     ]
 
 
+def _whole_block(probe: FileProbe, scan: Scan) -> Block:
+    """A compressed or array file as one block."""
+    return Block(
+        url=probe.file.url,
+        kind=probe.kind,
+        compression=probe.file.compression,
+        start=0,
+        stop=scan.stop,
+        first_line=1,
+        rows=scan.rows,
+        digest=block_digest(scan.chunk_digests),
+    )
+
+
+def _file_blocks(
+    probe: FileProbe, scans: list[Scan], rows_per_block: int, granularity: int
+) -> list[Block]:
+    """One file's blocks, in order."""
+    if probe.kind == "parquet":
+        return _parquet_blocks(probe, rows_per_block)
+    if ScanPiece(probe).whole:
+        (scan,) = scans
+        return [_whole_block(probe, scan)] if scan.rows else []
+    blocks, first_line = [], 1
+    for scan in sorted(scans, key=lambda scan: scan.start):
+        blocks += _range_blocks(scan, rows_per_block, granularity, first_line)
+        first_line += scan.lines
+    return blocks
+
+
+def partitions_of(blocks: Sequence[Block], rows_per_partition: int) -> list[list[int]]:
+    """Consecutive blocks grouped into partitions of at most ``rows_per_partition`` rows (a
+    larger block alone): the blocks of small files share one."""
+    partitions: list[list[int]] = []
+    rows = 0
+    for index, block in enumerate(blocks):
+        if not partitions or rows + block.rows > rows_per_partition:
+            partitions.append([])
+            rows = 0
+        partitions[-1].append(index)
+        rows += block.rows
+    return partitions
+
+
 def json_schema(scans: Sequence[Scan]) -> pa.Schema:
     """The columns JSON rows become (:mod:`rollscore.pipeline.inputs.columns`)."""
     counts: dict[str, int] = {}
@@ -197,79 +330,53 @@ def plan_inputs(
     files: Sequence[InputFile], client: Client, partition_rows: int | None, workers: int
 ) -> InputPlan:
     """Probe, scan and slice the files on the cluster's workers; raises :class:`InputError`
-    for an unreadable file or columns whose types disagree between files."""
+    for an unreadable file, or inputs without a row."""
     granularity = partition_rows or INDEX_GRANULARITY
     try:
-        probes = client.gather(client.map(probe_file, files, pure=False))
-        plain = [
-            probe for probe in probes if probe.kind == "jsonl" and probe.file.compression is None
-        ]
-        whole = [probe for probe in probes if probe.kind != "parquet" and probe not in plain]
-        ranges = [piece for probe in plain for piece in _scan_ranges(probe)]
-        range_scans = (
-            client.map(scan_range, *zip(*ranges), granularity=granularity, pure=False)
-            if ranges
-            else []
-        )
-        whole_scans = client.map(
-            scan_whole,
-            [probe.file.url for probe in whole],
-            [probe.file.compression for probe in whole],
-            [probe.kind == "json_array" for probe in whole],
+        probe_batches = client.map(probe_files, list(_batches(files, lambda _: 0, 1)), pure=False)
+        probes = [probe for batch in client.gather(probe_batches) for probe in batch]
+        pieces = [piece for probe in probes if probe.kind != "parquet" for piece in _pieces(probe)]
+        scan_batches = client.map(
+            scan_pieces,
+            list(_batches(pieces, lambda piece: piece.size, SCAN_RANGE_BYTES)),
+            granularity=granularity,
             pure=False,
         )
-        scans: list[Scan] = client.gather([*range_scans, *whole_scans])
+        scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
     except (OSError, pa.ArrowException, EOFError) as error:
         raise InputError(f"cannot read input: {error}") from None
     by_url: dict[str, list[Scan]] = {}
     for scan in scans:
         by_url.setdefault(scan.url, []).append(scan)
-    total = sum(scan.lines for scan in scans) + sum(probe.rows for probe in probes)
+    total = sum(scan.rows for scan in scans) + sum(probe.rows for probe in probes)
     rows_per_block = partition_rows or auto_partition_rows(total, workers)
     blocks: list[Block] = []
     identities = []
     for probe in probes:
-        if probe.kind == "parquet":
-            file_blocks = _parquet_blocks(probe, rows_per_block)
-        elif probe.file.compression is not None or probe.kind == "json_array":
-            (scan,) = by_url[probe.file.url]
-            file_blocks = [_whole_block(probe, scan)] if scan.lines else []
-        else:
-            file_blocks, first_line = [], 1
-            for scan in sorted(by_url[probe.file.url], key=lambda scan: scan.start):
-                file_blocks += _range_blocks(scan, rows_per_block, granularity, first_line)
-                first_line += scan.lines
+        file_blocks = _file_blocks(
+            probe, by_url.get(probe.file.url, []), rows_per_block, granularity
+        )
         blocks += file_blocks
         digest = block_digest(bytes.fromhex(block.digest) for block in file_blocks)
         identities.append(InputIdentity(probe.file.url, probe.size, probe.modified, digest))
     if not blocks:
         raise InputError("the inputs hold no rows")
-    try:
-        schema = pa.unify_schemas(
-            [json_schema(scans), *(probe.schema for probe in probes if probe.schema)],
-            promote_options="permissive",
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise InputError(f"input columns disagree in type between files: {error}") from None
-    return InputPlan(blocks, schema, identities)
-
-
-def _whole_block(probe: FileProbe, scan: Scan) -> Block:
-    """A compressed or array file as one block."""
-    return Block(
-        url=probe.file.url,
-        kind=probe.kind,
-        compression=probe.file.compression,
-        start=0,
-        stop=scan.stop,
-        first_line=1,
-        rows=scan.lines,
-        digest=block_digest(scan.chunk_digests),
-    )
+    schema = input_schema([json_schema(scans), *(probe.schema for probe in probes if probe.schema)])
+    return InputPlan(blocks, partitions_of(blocks, rows_per_block), schema, identities)
 
 
 def read_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
     """The rows of one block, with exactly the columns and types of ``schema``."""
-    if block.kind == "parquet":
-        return read_parquet_rows(block, schema)
-    return read_json_block(block, schema)
+    return read_partition([block], schema)
+
+
+def read_partition(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame:
+    """The rows of a partition's blocks, one after the other, with exactly the columns and
+    types of ``schema``: consecutive JSON blocks (of small files, say) read into one frame."""
+    frames = []
+    for parquet, run in itertools.groupby(blocks, lambda block: block.kind == "parquet"):
+        if parquet:
+            frames += [read_parquet_rows(block, schema) for block in run]
+        else:
+            frames.append(read_json_blocks(list(run), schema))
+    return frames[0] if len(frames) == 1 else concat_rows(frames)
