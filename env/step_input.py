@@ -33,6 +33,8 @@ def samples_frame(
     bad inputs, why (:func:`~rollscore.pipeline.kernel.with_input_problems`)."""
     if len(responses) != len(ground_truths):
         raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
+    if data_sources is not None and len(data_sources) != len(responses):
+        raise ValueError(f"{len(responses)} responses but {len(data_sources)} data sources")
     columns = {"response": _objects(responses), "ground_truth": _objects(ground_truths)}
     if data_sources is not None:
         columns["data_source"] = _objects(data_sources)

@@ -149,6 +149,13 @@ def _client(arguments: argparse.Namespace, in_process: bool = False) -> Iterator
         yield client
 
 
+def _warn_skipped(paths: Sequence[str], what: str) -> None:
+    """One warning line naming the first paths skipped."""
+    if paths:
+        shown = ", ".join(paths[:SKIPPED_SHOWN]) + (", ..." if len(paths) > SKIPPED_SHOWN else "")
+        print(f"rollscore: warning: skipped {len(paths):,} {what}: {shown}", file=sys.stderr)
+
+
 def _score(arguments: argparse.Namespace) -> int:
     if arguments.report:
         require_plotting()
@@ -156,16 +163,8 @@ def _score(arguments: argparse.Namespace) -> int:
     job: ScoringJob = prepare_job(
         arguments.inputs, config, arguments.output, arguments.resume, arguments.overwrite
     )
-    skipped = job.discovery.skipped
-    if skipped:
-        shown = ", ".join(skipped[:SKIPPED_SHOWN]) + (
-            ", ..." if len(skipped) > SKIPPED_SHOWN else ""
-        )
-        print(
-            f"rollscore: warning: skipped {len(skipped):,} files that are not rollouts "
-            f"({EXPECTED}): {shown}",
-            file=sys.stderr,
-        )
+    _warn_skipped(job.discovery.skipped, f"files that are not rollouts ({EXPECTED})")
+    _warn_skipped(job.discovery.outputs_skipped, "rollscore output folders, never read as input")
     in_process = arguments.scheduler is None and job.input_bytes() <= SMALL_INPUT_BYTES
     if in_process and config.uses_scoring_processes:
         # while the cluster starts; the in-process worker's prestart below then finds them

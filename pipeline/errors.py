@@ -21,6 +21,15 @@ class OutputExists(ValueError):
     """The output folder already holds results, and resuming was not asked for."""
 
 
+class VerifierStackChanged(ValueError):
+    """The verifier stack is not the one a run started with, or the workers disagree on it: one
+    dataset must hold one verifier's verdicts."""
+
+
+class WorkersCannotSee(ValueError):
+    """A worker does not see the run's inputs or output folder as the client does."""
+
+
 class OutputLocked(ValueError):
     """Another live rollscore run is writing the output folder."""
 
@@ -45,7 +54,9 @@ USER_ERRORS = (
     OutputExists,
     OutputLocked,
     ReportUnavailable,
+    VerifierStackChanged,
     VerifierUnavailable,
+    WorkersCannotSee,
 )
 """Everything the CLI reports as one line and exit status 2 (a scoring process that cannot
 start is the user's machine to mend: its message carries the process's own last words)."""

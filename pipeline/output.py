@@ -37,6 +37,14 @@ SCORED_COLUMNS = ("reward", "correct", "error", "error_kind")
 """Columns every scored part has; a dataset without them is not one."""
 LOCK = ".rollscore.lock"
 PART = re.compile(r"part-(\d+)\.parquet")
+TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+"""A file :func:`atomic_output` writes before renaming it into place."""
+VERIFIER_STACK = "verifier_stack"
+"""The key of ``run.json`` and of ``metrics.json``'s ``run`` holding the verifier stack the
+run's verdicts came from (:mod:`rollscore.rewards.verifier.stack`)."""
+OWN_FILES = "files"
+"""The key of ``run.json`` listing the files of the folder that the run wrote: the only ones
+``--overwrite`` removes."""
 
 
 def part_name(index: int, parts: int) -> str:
@@ -46,11 +54,20 @@ def part_name(index: int, parts: int) -> str:
     return f"part-{index:0{width}d}.parquet"
 
 
+def absolute(url: str) -> str:
+    """A local path made absolute, so that a worker started in another folder finds the same
+    file; a URL with a protocol (``s3://``) as it is."""
+    return url if "://" in url else os.path.abspath(url)
+
+
 @dataclass(frozen=True)
 class OutputDir:
-    """A local path or fsspec URL of an output folder."""
+    """An output folder: an absolute local path or an fsspec URL."""
 
     url: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", absolute(self.url))
 
     @property
     def _fs(self):
@@ -64,9 +81,23 @@ class OutputDir:
     def scores(self) -> str:
         return self.path(SCORES)
 
-    def holds_results(self) -> bool:
+    def has(self, name: str) -> bool:
         fs, root = self._fs
-        return fs.exists(f"{root}/{MANIFEST}") or bool(self.finished_parts())
+        return fs.exists(f"{root}/{name}")
+
+    def is_empty(self) -> bool:
+        """Whether the folder holds nothing but rollscore's lock and temporary files."""
+        fs, root = self._fs
+        root = root.rstrip("/")
+        names = [path.rsplit("/", 1)[-1] for path in fs.find(root, withdirs=True) if path != root]
+        return all(name == LOCK or TEMPORARY.fullmatch(name) for name in names)
+
+    def remove_run(self, manifest: dict[str, Any]) -> None:
+        """Remove the files an earlier run listed as its own, and nothing else."""
+        fs, root = self._fs
+        for name in manifest[OWN_FILES]:
+            if name != MANIFEST and fs.exists(f"{root}/{name}"):
+                fs.rm_file(f"{root}/{name}")
 
     def part_files(self) -> dict[int, str]:
         """The parts already written: their file names by index."""
@@ -83,13 +114,6 @@ class OutputDir:
     def finished_parts(self) -> set[int]:
         """Indices of the parts already written."""
         return set(self.part_files())
-
-    def clear(self) -> None:
-        """Remove the results of an earlier run (only the files a run writes)."""
-        fs, root = self._fs
-        for name in (SCORES, MANIFEST, METRICS, REPORT):
-            if fs.exists(f"{root}/{name}"):
-                fs.rm(f"{root}/{name}", recursive=True)
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         """Write ``name`` atomically: complete, or as it was before."""

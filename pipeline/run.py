@@ -21,7 +21,7 @@ import pyarrow as pa
 from distributed import Client, as_completed, get_client
 from distributed.comm import CommClosedError
 from rollscore.pipeline.cluster import worker_count
-from rollscore.pipeline.errors import ClusterLost, InputChanged, OutputExists
+from rollscore.pipeline.errors import ClusterLost, InputChanged, OutputExists, VerifierStackChanged
 from rollscore.pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs
 from rollscore.pipeline.inputs.plan import file_state, read_partition
 from rollscore.pipeline.kernel import scored_rows, scored_rows_meta
@@ -33,7 +33,9 @@ from rollscore.pipeline.metrics import (
 from rollscore.pipeline.output import (
     MANIFEST,
     METRICS,
+    OWN_FILES,
     SCORES,
+    VERIFIER_STACK,
     OutputDir,
     OutputLock,
     PartWritten,
@@ -41,7 +43,9 @@ from rollscore.pipeline.output import (
     write_scored_part,
 )
 from rollscore.pipeline.progress import ProgressLine
+from rollscore.pipeline.worker_checks import check_worker_access, workers_verifier_stack
 from rollscore.rewards import ConfigError, ScoringConfig, load_config
+from rollscore.rewards.verifier.stack import VerifierStack, stack_differences
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,25 @@ class ScoringJob:
     output: OutputDir
     lock: OutputLock
     """The hold on ``output``, released when the job has run."""
-    resumed: InputPlan | None = None
-    """The interrupted run's plan, when resuming one."""
-    previous_seconds: float = 0.0
-    """How long the interrupted run had run."""
+    earlier: dict[str, Any] | None = None
+    """The ``run.json`` of the run already in ``output``: the one resumed, or replaced."""
+    resuming: bool = False
+
+    @property
+    def resumed(self) -> InputPlan | None:
+        """The interrupted run's plan, when resuming one."""
+        return InputPlan.from_json(self.earlier["plan"]) if self.resuming else None
+
+    @property
+    def previous_seconds(self) -> float:
+        """How long the interrupted run had run, when resuming one."""
+        return float(self.earlier.get("seconds") or 0.0) if self.resuming else 0.0
+
+    def input_urls(self) -> list[str]:
+        """The input files: as planned when resuming, else as found."""
+        if self.resumed is not None:
+            return [identity.url for identity in self.resumed.inputs]
+        return [file.url for file in self.discovery.files]
 
     def input_bytes(self) -> int:
         """The size of the input files: as planned when resuming, else as they are now."""
@@ -85,31 +104,36 @@ def prepare_job(
 ) -> ScoringJob:
     """Validate a run before any work and take its output folder. Raises ``ConfigError``,
     ``InputError``, ``InputChanged``, ``OutputExists`` or ``OutputLocked``, each with one line
-    that says what is wrong. ``overwrite`` discards the results already in ``output``;
-    ``resume`` finishes the interrupted run there, if its inputs are still the ones it planned."""
+    that says what is wrong. ``overwrite`` replaces the run already in ``output`` (its files
+    are removed once the new run has planned its work); ``resume`` finishes the interrupted run
+    there, if its inputs are still the ones it planned. A folder that is neither empty nor a
+    rollscore output is refused; a user's own files in a rollscore output are kept."""
     config = load_config(config)
     out = OutputDir(output)
-    discovery = Discovery() if resume else discover_inputs(inputs)
     lock = out.lock()
     try:
-        manifest = out.read_json(MANIFEST) if resume else None
-        if manifest is not None:
-            return _resumed_job(inputs, config, out, manifest, lock)
-        if resume:
-            discovery = discover_inputs(inputs)
-        if out.holds_results():
-            if resume:
-                raise OutputExists(f"output {output} holds scores but no {MANIFEST}: cannot resume")
-            if not overwrite:
-                raise OutputExists(
-                    f"output {output} already holds results: "
-                    "use --resume, --overwrite or a new folder"
-                )
-            out.clear()
+        earlier = out.read_json(MANIFEST)
+        if earlier is None and not out.is_empty():
+            raise OutputExists(
+                f"output {out.url} is not empty and holds no rollscore run ({MANIFEST}): "
+                "use an empty or new folder"
+            )
+        if earlier is not None and resume:
+            return _resumed_job(inputs, config, out, earlier, lock)
+        if earlier is not None and not overwrite:
+            raise OutputExists(
+                f"output {out.url} already holds results: use --resume, --overwrite or a new folder"
+            )
+        if earlier is not None and OWN_FILES not in earlier:
+            raise OutputExists(
+                f"output {out.url} holds a run whose {MANIFEST} does not list its files: "
+                "remove them yourself, or use a new folder"
+            )
+        discovery = discover_inputs(inputs, skip=out.url)
     except BaseException:
         lock.release()
         raise
-    return ScoringJob(tuple(inputs), discovery, config, out, lock)
+    return ScoringJob(tuple(inputs), discovery, config, out, lock, earlier)
 
 
 def _resumed_job(
@@ -126,6 +150,7 @@ def _resumed_job(
         started_with = manifest["inputs"]
         plan = InputPlan.from_json(manifest["plan"])
         previous = load_config(manifest["config"])
+        manifest[VERIFIER_STACK]
     except (KeyError, TypeError, ValueError):
         raise OutputExists(
             f"{where}: its {MANIFEST} is not one this version of rollscore wrote"
@@ -137,8 +162,7 @@ def _resumed_job(
     changed = plan.changed_input()
     if changed is not None:
         raise InputChanged(f"{where}: {changed} since it started; start again with --overwrite")
-    seconds = float(manifest.get("seconds") or 0.0)
-    return ScoringJob(tuple(started_with), Discovery(), config, output, lock, plan, seconds)
+    return ScoringJob(tuple(started_with), Discovery(), config, output, lock, manifest, True)
 
 
 def run_job(
@@ -159,10 +183,16 @@ def run_job(
 
 def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: bool) -> RunResult:
     started = time.perf_counter()
+    check_worker_access(client, job.output, job.input_urls())
+    stack = workers_verifier_stack(client)
     plan = job.resumed
-    if plan is None:
+    if plan is not None:
+        _check_same_stack(job, stack)
+    else:
         plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
-        _write_manifest(job, plan, finished=False, seconds=0.0)
+        if job.earlier is not None:  # replaced, now that the new run is known to start
+            job.output.remove_run(job.earlier)
+        _write_manifest(job, plan, stack, finished=False, seconds=0.0)
     written = job.output.part_files()
     todo = [index for index in range(len(plan.partitions)) if index not in written]
     accumulator = MetricAccumulator()
@@ -174,11 +204,23 @@ def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: 
         "seconds": seconds,
         "partitions": len(plan.partitions),
         "inputs": list(job.inputs),
+        VERIFIER_STACK: stack,
     }
     job.output.write_json(METRICS, metrics)
-    _write_manifest(job, plan, finished=True, seconds=seconds)
+    _write_manifest(job, plan, stack, finished=True, seconds=seconds)
     partitions = len(plan.partitions)
     return RunResult(job.output.url, metrics["rows"], partitions, len(todo), seconds, metrics)
+
+
+def _check_same_stack(job: ScoringJob, stack: VerifierStack) -> None:
+    """Refuse to resume a run under another verifier stack: one dataset, one verifier."""
+    changes = stack_differences(job.earlier[VERIFIER_STACK], stack)
+    if changes:
+        raise VerifierStackChanged(
+            f"cannot resume {job.output.url}: the verifier stack changed since it started "
+            f"({'; '.join(changes)}), so its rows would mix two verifiers' verdicts; "
+            "start again with --overwrite, or resume where it started"
+        )
 
 
 def score_rollouts(
@@ -266,14 +308,23 @@ def _score_blocks(
         client.cancel(list(pending))
 
 
-def _write_manifest(job: ScoringJob, plan: InputPlan, finished: bool, seconds: float) -> None:
+def _write_manifest(
+    job: ScoringJob, plan: InputPlan, stack: VerifierStack, finished: bool, seconds: float
+) -> None:
+    parts = len(plan.partitions)
     job.output.write_json(
         MANIFEST,
         {
             "inputs": list(job.inputs),
             "config": job.config.to_mapping(),
+            VERIFIER_STACK: stack,
             "plan": plan.to_json(),
             "finished": finished,
             "seconds": seconds,
+            OWN_FILES: [
+                MANIFEST,
+                METRICS,
+                *(f"{SCORES}/{part_name(index, parts)}" for index in range(parts)),
+            ],
         },
     )

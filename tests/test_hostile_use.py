@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from commands import finished
+from commands import finished, rollscore, wait_for
+from distributed import Client
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
 
 pytestmark = pytest.mark.slow  # every test here runs the command or a cluster
@@ -138,3 +145,175 @@ def test_many_one_row_files_share_partitions_and_every_row_comes_out_once(config
     scored = pd.read_parquet(tmp_path / "o" / "scores")
     assert scored["id"].tolist() == list(range(300))
     assert scored["reward"].tolist() == [RIGHT] * 300
+
+
+def other_antlr_runtime(folder: Path) -> dict[str, str]:
+    """An environment whose ANTLR runtime is another release than this one's, as installing
+    omegaconf (4.9.3) or not (4.13.2) makes it: the package's metadata, first on the path."""
+    installed = metadata.version("antlr4-python3-runtime")
+    other = "4.13.2" if installed != "4.13.2" else "4.9.3"
+    info = folder / f"antlr4_python3_runtime-{other}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: antlr4-python3-runtime\nVersion: {other}\n"
+    )
+    return {**os.environ, "PYTHONPATH": str(folder), "OTHER_ANTLR": other}
+
+
+def test_a_run_resumed_under_another_verifier_stack_is_refused_naming_what_changed(
+    corpus_path, config, tmp_path
+):
+    out = tmp_path / "out"
+    command = ["score", str(corpus_path), "--config", str(config), "--output", str(out),
+               "--partition-rows", "8"]  # fmt: skip
+    first = rollscore(*command)
+    wait_for(lambda: len(list((out / "scores").glob("part-*.parquet"))) >= 2)
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=120)
+    written = sorted((out / "scores").glob("part-*.parquet"))
+    recorded = json.loads((out / "run.json").read_text())["verifier_stack"]
+    assert recorded["versions"]["antlr4-python3-runtime"] == metadata.version(
+        "antlr4-python3-runtime"
+    )
+    assert set(recorded["accelerations"]) == {"two_stage_parsing", "sympy_namespace"}
+
+    elsewhere = other_antlr_runtime(tmp_path / "other-stack")
+    refused = finished(*command, "--resume", env=elsewhere)
+
+    assert refused.returncode == 2
+    installed = metadata.version("antlr4-python3-runtime")
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"rollscore: error: cannot resume {out}: the verifier stack changed since it started "
+        f"(antlr4-python3-runtime {installed} -> {elsewhere['OTHER_ANTLR']}"
+    )
+    assert sorted((out / "scores").glob("part-*.parquet")) == written  # nothing more scored
+
+    resumed = finished(*command, "--resume")  # where it started: finished, each row once
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(pd.read_parquet(out / "scores")) == len(corpus_path.read_text().splitlines())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run"]["verifier_stack"] == recorded
+
+
+def hidden_worker(dask_cluster, hidden: Path) -> None:
+    """A ``dask worker`` in a mount namespace of its own, where ``hidden`` is an empty folder
+    of its own: it does not see this machine's files there, as a worker on another machine
+    would not."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    dask_cluster.processes.append(
+        subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs none {hidden} && exec {dask} worker {dask_cluster.address} "
+             "--nthreads 1 --host 127.0.0.1 --no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
+    with Client(dask_cluster.address) as client:
+        client.wait_for_workers(1, timeout=60)
+
+
+def test_workers_that_do_not_see_the_clients_files_stop_the_run_in_one_line(
+    dask_cluster, config, tmp_path, monkeypatch
+):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    rows = write_jsonl(inputs / "rows.jsonl", [{"ground_truth": "1", "response": "1"}] * 4)
+    address = dask_cluster.start_scheduler()
+    hidden_worker(dask_cluster, tmp_path)  # sees neither the inputs nor the output folder
+    monkeypatch.chdir(tmp_path)
+
+    run = finished("score", str(rows), "--config", str(config), "--output", "relative-out",
+                   "--scheduler", address)  # fmt: skip
+
+    assert run.returncode == 2
+    last = run.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        rf"rollscore: error: worker tcp://127\.0\.0\.1:\d+ does not see the output folder "
+        rf"{tmp_path / 'relative-out'} this machine writes: the workers need a file system "
+        r"they share with this machine, or an fsspec URL such as s3://",
+        last,
+    ), last
+    assert not (tmp_path / "relative-out" / "scores").exists()
+
+
+def test_a_worker_that_sees_the_output_but_not_an_input_names_the_input(
+    dask_cluster, config, tmp_path
+):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    rows = write_jsonl(inputs / "rows.jsonl", [{"ground_truth": "1", "response": "1"}] * 4)
+    address = dask_cluster.start_scheduler()
+    hidden_worker(dask_cluster, inputs)
+
+    run = finished("score", str(rows), "--config", str(config), "--output",
+                   str(tmp_path / "out"), "--scheduler", address)  # fmt: skip
+
+    assert run.returncode == 2
+    assert re.search(
+        rf"worker tcp://127\.0\.0\.1:\d+ cannot read the input {rows}, which exists here",
+        run.stderr.splitlines()[-1],
+    ), run.stderr
+
+
+def test_overwrite_removes_only_what_the_earlier_run_wrote(config, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [
+        {"id": index, "ground_truth": "1", "response": "<answer>1</answer>"} for index in range(60)
+    ]
+    write_jsonl(data / "rows.jsonl", rows)
+    out = data / "scored"  # inside the input folder
+    command = ["score", str(data), "--config", str(config), "--output", str(out)]
+    assert finished(*command).returncode == 0
+    (out / "scores" / "notebook.ipynb").write_text("{}")  # a user's own files in OUTDIR
+    (out / "scores" / "by-hand.csv").write_text("id,reward\n")
+    (out / "report.html").write_text("<p>my own notes</p>")
+
+    again = finished(*command, "--overwrite")
+
+    assert again.returncode == 0, again.stderr
+    scored = pd.read_parquet(sorted((out / "scores").glob("part-*.parquet")))
+    assert scored["id"].tolist() == list(range(60))  # the earlier output not read as input
+    assert scored["error"].isna().all()
+    assert (out / "scores" / "notebook.ipynb").read_text() == "{}"
+    assert (out / "scores" / "by-hand.csv").exists()
+    assert (out / "report.html").read_text() == "<p>my own notes</p>"
+
+    second = finished("score", str(data), "--config", str(config), "--output", str(data / "again"))
+    assert second.returncode == 0, second.stderr
+    assert len(pd.read_parquet(data / "again" / "scores")) == 60
+    assert f"skipped 1 rollscore output folders, never read as input: {out}" in second.stderr
+
+
+def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", [{"ground_truth": "1", "response": "1"}] * 3)
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n")
+    out = tmp_path / "out"
+    assert (
+        finished("score", str(good), "--config", str(config), "--output", str(out)).returncode == 0
+    )
+    before = sorted(path.name for path in out.rglob("*"))
+
+    failed = finished("score", str(blank), "--config", str(config), "--output", str(out),
+                      "--overwrite")  # fmt: skip
+
+    assert failed.returncode == 2
+    assert sorted(path.name for path in out.rglob("*")) == before
+
+
+def test_a_folder_that_is_not_a_rollscore_output_is_refused_in_one_line(config, tmp_path):
+    rows = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "1"}])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("\\section{Results}")
+
+    for more in ([], ["--overwrite"]):
+        run = finished("score", str(rows), "--config", str(config), "--output", str(mine), *more)
+
+        assert run.returncode == 2
+        assert run.stderr.splitlines()[-1] == (
+            f"rollscore: error: output {mine} is not empty and holds no rollscore run "
+            "(run.json): use an empty or new folder"
+        )
+    assert sorted(path.name for path in mine.iterdir()) == [".rollscore.lock", "thesis.tex"]

@@ -100,6 +100,16 @@ def test_without_a_ground_truth_column_every_completion_scores_zero(client):
     assert solution_rewards == [format_and_math("3", "<answer>3</answer>")[0]]
 
 
+@pytest.mark.parametrize("sources", [["math"] * 4, ["math"] * 2], ids=["4 for 3", "2 for 3"])
+def test_a_batch_whose_columns_disagree_in_length_is_refused(client, sources):
+    completions = ["<answer>3</answer>", "<answer>4</answer>", "<answer>5</answer>"]
+    with (
+        TRLReward(FORMAT_AND_MATH, client) as reward,
+        pytest.raises(ValueError, match=f"3 responses but {len(sources)} data sources"),
+    ):
+        reward(["q"] * 3, completions, ground_truth=["3", "4", "5"], data_source=sources)
+
+
 def test_an_owned_cluster_closes_even_from_another_thread_and_a_given_client_stays(client):
     with ThreadPoolExecutor(1) as setup:  # started in a thread, closed in this one
         reward = setup.submit(TRLReward, {**FORMAT_AND_MATH, "num_workers": 1}).result()

@@ -248,6 +248,14 @@ def spawned_children() -> set[psutil.Process]:
     return spawned
 
 
+@pytest.mark.parametrize("sources", [["math"] * 4, ["math"] * 2], ids=["4 for 3", "2 for 3"])
+def test_a_batch_whose_lists_disagree_in_length_is_refused(sources):
+    reward = VerlReward(CONFIG)  # nothing reaches a cluster: the batch is refused first
+    with pytest.raises(ValueError, match=f"3 responses but {len(sources)} data sources"):
+        reward.batch(sources, ["<answer>3</answer>"] * 3, ["3", "4", "5"])
+    reward.close()
+
+
 def test_an_owned_cluster_starts_on_the_first_call_and_closes_and_a_given_one_stays(client):
     before = spawned_children()
     reward = VerlReward({**CONFIG, "num_workers": 1})

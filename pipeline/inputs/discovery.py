@@ -10,6 +10,7 @@ skipped and named; hidden ones (``.name``) silently.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from rollscore.pipeline.errors import InputError
 FORMATS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 EXPECTED = ".jsonl, .ndjson, .json (optionally .gz, .bz2, .xz, .zst) or .parquet"
+OUTPUT_MANIFEST = "run.json"
+"""What a rollscore output folder holds (:data:`rollscore.pipeline.output.MANIFEST`)."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,12 @@ class InputFile:
 
 @dataclass
 class Discovery:
-    """The rollout files the inputs name, in order, and the files they held that are not."""
+    """The rollout files the inputs name, in order, the files they held that are not, and the
+    rollscore output folders they held (never read as input)."""
 
     files: list[InputFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    outputs_skipped: list[str] = field(default_factory=list)
 
 
 def file_format(path: str) -> tuple[str, str | None] | None:
@@ -79,16 +84,43 @@ def _readable(given: str, path: str, compression: str | None) -> None:
         )
 
 
-def discover_inputs(inputs: Sequence[str]) -> Discovery:
+def _output_folders(paths: Sequence[str], fs: AbstractFileSystem) -> list[str]:
+    """The folders of ``paths`` that are rollscore outputs: they hold a ``run.json`` that a
+    rollscore run wrote."""
+    return [
+        path.rpartition("/")[0]
+        for path in paths
+        if path.rpartition("/")[2] == OUTPUT_MANIFEST and _is_run_manifest(fs, path)
+    ]
+
+
+def _is_run_manifest(fs: AbstractFileSystem, path: str) -> bool:
+    try:
+        manifest = json.loads(fs.cat_file(path))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"inputs", "config", "plan"} <= set(manifest)
+
+
+def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery:
     """Every rollout file the inputs name, in order, and the other files of their folders;
-    raises :class:`InputError` if an input matches nothing readable."""
+    never one in a rollscore output folder (``skip``, the run's own, or any other). Raises
+    :class:`InputError` if an input matches nothing readable."""
     if not inputs:
         raise InputError("no input given")
     discovery = Discovery()
     for given in inputs:
         paths, explicit, fs = _expand(given)
+        outputs = _output_folders(paths, fs)
+        discovery.outputs_skipped += [
+            folder for folder in outputs if folder not in discovery.outputs_skipped
+        ]
+        if skip is not None:
+            outputs.append(url_to_fs(skip)[1])
         found = []
         for path in paths:
+            if any(path.startswith(folder.rstrip("/") + "/") for folder in outputs):
+                continue
             name = path.rsplit("/", 1)[-1]
             form = file_format(path)
             if explicit and form is None:

@@ -30,7 +30,14 @@ from rollscore.pipeline.metrics import (
     source_labels,
     text_values,
 )
-from rollscore.pipeline.output import MANIFEST, METRICS, SCORED_COLUMNS, OutputDir, scored_columns
+from rollscore.pipeline.output import (
+    MANIFEST,
+    METRICS,
+    SCORED_COLUMNS,
+    VERIFIER_STACK,
+    OutputDir,
+    scored_columns,
+)
 
 SAMPLE_COLUMNS = ("id", "ground_truth", "extracted_answer", "response", "message_log")
 SAMPLE_LIMITS = {"error": 5, "wrong": 8}
@@ -130,6 +137,8 @@ class ReportData:
     """As :func:`rollscore.pipeline.metrics.dataset_metrics` computes them from the scored rows."""
     seconds: float | None
     """The run's time, from ``metrics.json`` or ``run.json``; None when neither says."""
+    verifier_stack: dict[str, Any] | None
+    """The versions and accelerations its verdicts came from (``run.json``)."""
     length_label: str
     """What the length histograms count: generation length, else response characters."""
     sources: tuple[SourceReport, ...]
@@ -408,6 +417,7 @@ def report_data(outdir: str, client: Client | None = None) -> ReportData:
         outdir=outdir,
         metrics=metrics,
         seconds=_run_seconds(output),
+        verifier_stack=(output.read_json(MANIFEST) or {}).get(VERIFIER_STACK),
         length_label=(
             "generation length" if length_column == GENERATION_LENGTH else "response characters"
         ),

@@ -39,6 +39,7 @@ h3 {{ font-size: 15px; margin: 18px 0 8px; }}
 .meta {{ color: #666; margin: 4px 0 0; font-size: 13px; }}
 section {{ background: #fff; border: 1px solid #e2e4e8; border-radius: 8px; padding: 18px 20px;
   margin: 0 0 20px; }}
+.stack {{ color: #5f6368; font-size: 12px; margin: -8px 0 20px; }}
 .headline {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr));
   gap: 12px; background: none; border: none; padding: 0; }}
 .card {{ background: #fff; border: 1px solid #e2e4e8; border-radius: 8px; padding: 12px 14px;
@@ -160,6 +161,18 @@ def _headline(data: ReportData) -> str:
         )
         + "</section>"
     )
+
+
+def _stack(data: ReportData) -> str:
+    """The verifier stack the verdicts came from, in one line."""
+    stack = data.verifier_stack
+    if not stack:
+        return ""
+    versions = ", ".join(f"{name} {version}" for name, version in stack["versions"].items())
+    accelerations = ", ".join(
+        f"{name} {'on' if on else 'off'}" for name, on in stack["accelerations"].items()
+    )
+    return f'<p class="stack">Verified with {escape(versions)} ({escape(accelerations)}).</p>'
 
 
 def _sources_overview(data: ReportData) -> str:
@@ -354,6 +367,7 @@ def render_report(data: ReportData) -> str:
         f'<header><h1>rollscore report</h1><p class="path">{escape(data.outdir)}</p>'
         f'<p class="meta">{escape(meta)}</p></header>'
         + _headline(data)
+        + _stack(data)
         + _sources_overview(data)
         + sources
         + _errors_section(data)
