@@ -61,6 +61,12 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return with_input_problems(pd.concat(rows, ignore_index=True), problems)
 
 
+def text_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
+    """Texts as an Arrow string array, built straight from the Python strings: pandas would
+    first make a fixed-width NumPy array of them, as wide as the longest times the rows."""
+    return pd.arrays.ArrowExtensionArray(pa.array(values, pa.string()))
+
+
 def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
@@ -103,9 +109,9 @@ def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         "reward": pd.array(scores.reward, dtype=FLOAT),
         "correct": pd.array(scores.correct, dtype=BOOL),
         **{column: pd.array(values, dtype=FLOAT) for column, values in scores.components.items()},
-        "extracted_answer": pd.array(scores.extracted_answer, dtype=TEXT),
-        "error": pd.array(scores.error, dtype=TEXT),
-        "error_kind": pd.array(scores.error_kind, dtype=TEXT),
+        "extracted_answer": text_array(scores.extracted_answer),
+        "error": text_array(scores.error),
+        "error_kind": text_array(scores.error_kind),
     }
     return pd.DataFrame(columns, index=frame.index)
 

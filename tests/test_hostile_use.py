@@ -11,10 +11,12 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from commands import finished, rollscore, wait_for
 from distributed import Client
@@ -317,3 +319,41 @@ def test_a_folder_that_is_not_a_rollscore_output_is_refused_in_one_line(config, 
             "(run.json): use an empty or new folder"
         )
     assert sorted(path.name for path in mine.iterdir()) == [".rollscore.lock", "thesis.tex"]
+
+
+def peak_memory(process: subprocess.Popen) -> tuple[int, int]:
+    """Sample a process tree until it ends: the largest resident memory of one of its
+    processes, and of the whole tree, in bytes."""
+    root = psutil.Process(process.pid)
+    largest = total = 0
+    while process.poll() is None:
+        sizes = []
+        for member in [root, *root.children(recursive=True)]:
+            try:
+                sizes.append(member.memory_info().rss)
+            except psutil.Error:
+                continue
+        largest, total = max(largest, *sizes, 0), max(total, sum(sizes))
+        time.sleep(0.02)
+    return largest, total
+
+
+def test_memory_follows_the_data_not_its_longest_string(tmp_path):
+    config = tmp_path / "exact.yaml"
+    config.write_text("reward_functions:\n  - {name: exact_alnum, weight: 1.0}\n")
+    rows = [
+        {"ground_truth": "A", "response": f"<answer>{'AB'[i % 2]}</answer>"} for i in range(199)
+    ]
+    rows.insert(100, {"ground_truth": "A", "response": "<answer>" + "7" * 30_000_000 + "</answer>"})
+    inputs = write_jsonl(tmp_path / "huge.jsonl", rows)  # 30 MB: scored by worker processes
+
+    run = rollscore("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+    largest, total = peak_memory(run)
+    _, stderr = run.communicate(timeout=60)
+
+    assert run.returncode == 0, stderr
+    scored = pd.read_parquet(tmp_path / "o" / "scores")
+    assert len(scored) == 200 and len(scored["extracted_answer"][100]) == 30_000_000
+    # a fixed-width array of 200 answers as wide as the longest would be 24 GB
+    assert largest < 1.5 * 2**30, f"one process reached {largest / 2**30:.2f} GiB"
+    assert total < 3 * 2**30, f"the process tree reached {total / 2**30:.2f} GiB"
