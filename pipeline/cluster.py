@@ -9,15 +9,18 @@ only, its dashboard included, unless asked otherwise.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
 import dask
 from dask.utils import parse_timedelta
-from distributed import Client, LocalCluster, Worker, WorkerPlugin
+from distributed import Client, LocalCluster, Security, Worker, WorkerPlugin
 from rollscore.pipeline.errors import NoWorkers
 from rollscore.rewards.verifier import pool
 
@@ -74,11 +77,16 @@ def local_cluster(
     per core by default: the scoring processes do the parallel work, one per thread), or,
     ``in_process``, of one worker in this process with ``workers`` threads, which starts and
     stops in a fraction of a second; its dashboard at :func:`dashboard_address`. Its workers'
-    nannies bring them back however late (:func:`keep_restarting_workers`)."""
+    nannies bring them back however late (:func:`keep_restarting_workers`).
+
+    It speaks TLS with credentials made for it alone (``Security.temporary()``, held in memory
+    and handed to its own clients and workers): any other process of the machine, any other
+    user on a shared login node, could otherwise connect to 127.0.0.1 and run code in its
+    workers, or in this process."""
     keep_restarting_workers()
     threads = workers or default_workers()
     placement = (
-        {"n_workers": 1, "threads_per_worker": threads, "processes": False, "protocol": "tcp"}
+        {"n_workers": 1, "threads_per_worker": threads, "processes": False}
         if in_process
         else {"n_workers": threads, "threads_per_worker": 1, "processes": True}
     )
@@ -88,7 +96,11 @@ def local_cluster(
     ):
         warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
         return LocalCluster(
-            **placement, host=LOOPBACK, dashboard_address=dashboard_address(dashboard)
+            **placement,
+            host=LOOPBACK,
+            protocol="tls",
+            security=Security.temporary(),
+            dashboard_address=dashboard_address(dashboard),
         )
 
 
@@ -118,11 +130,34 @@ class QuietReportedErrors(WorkerPlugin):
         logging.getLogger("distributed.worker").addFilter(_not_reported_by_the_caller)
 
 
+def _exit_now() -> None:
+    """End this process at once, its logs and streams flushed."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class QuickExit(WorkerPlugin):
+    """Ends each worker process of a local cluster as soon as it has closed, without the
+    interpreter's teardown of Dask's, pandas' and pyarrow's modules: on a busy machine that
+    teardown outlasts the 4 s a nanny gives its closing worker, and the nanny kills it, saying
+    so on the user's terminal. Its scoring processes end by themselves once their worker's
+    pipes close."""
+
+    name = "rollscore-quick-exit"
+
+    def setup(self, worker: Worker) -> None:
+        if multiprocessing.parent_process() is not None:  # a worker process of its own
+            atexit.register(_exit_now)  # the last registered: the first exit handler to run
+
+
 def local_client(cluster: LocalCluster, **options: object) -> Client:
     """A client of a local cluster rollscore started, its workers quiet about the errors the
-    caller reports (:class:`QuietReportedErrors`)."""
+    caller reports (:class:`QuietReportedErrors`) and quick to exit (:class:`QuickExit`)."""
     client = Client(cluster, **options)
     client.register_plugin(QuietReportedErrors())
+    client.register_plugin(QuickExit())
     return client
 
 

@@ -357,3 +357,79 @@ def test_memory_follows_the_data_not_its_longest_string(tmp_path):
     # a fixed-width array of 200 answers as wide as the longest would be 24 GB
     assert largest < 1.5 * 2**30, f"one process reached {largest / 2**30:.2f} GiB"
     assert total < 3 * 2**30, f"the process tree reached {total / 2**30:.2f} GiB"
+
+
+INTRUDER = """
+import sys
+from distributed import Client, Security
+address = sys.argv[1]
+attempts = [
+    (address, None),  # TLS without credentials
+    (address, Security.temporary()),  # TLS with credentials of its own
+    (address.replace("tls://", "tcp://"), None),  # plain TCP
+]
+for attempt, security in attempts:
+    try:
+        with Client(attempt, security=security, timeout="5s") as client:
+            print("ran", client.run(lambda: "code in a worker"))
+    except Exception as error:
+        print("refused", type(error).__name__)
+"""
+
+
+def test_another_local_process_cannot_run_code_in_rollscores_workers(tmp_path):
+    from rollscore.env import VLMEnvironment
+
+    config = {"num_workers": 1, "reward_functions": [{"name": "format", "weight": 1.0}]}
+    with VLMEnvironment(config) as environment:
+        address = environment.client.scheduler.address
+        workers = list(environment.client.scheduler_info()["workers"])
+        intruder = subprocess.run(
+            [sys.executable, "-c", INTRUDER, address], capture_output=True, text=True, timeout=120
+        )
+        step = environment.step(
+            [[{"role": "assistant", "content": "<answer>a</answer>"}]], [{"ground_truth": "a"}]
+        )
+
+    assert address.startswith("tls://127.0.0.1:")
+    assert all(worker.startswith("tls://127.0.0.1:") for worker in workers)
+    said = intruder.stdout.splitlines()
+    assert len(said) == 3 and all(line.startswith("refused") for line in said), intruder
+    assert step.rewards.tolist() == [0.75]  # its own client still scores
+
+
+TRAINER = """
+from rollscore.env import VLMEnvironment
+CONFIG = {"num_workers": 2, "reward_functions": [{"name": "format", "weight": 0.2},
+                                                  {"name": "math_expr", "weight": 0.8}]}
+if __name__ == "__main__":
+    conversations = [
+        [{"role": "assistant", "content": f"<think>t</think><answer>{i % 50}/{i % 7 + 1}</answer>"}]
+        for i in range(500)
+    ]
+    metadata = [{"ground_truth": str(i % 13)} for i in range(500)]
+    environment = VLMEnvironment(CONFIG)
+    steps = [environment.step_async(conversations, metadata) for _ in range(4)]
+    environment.shutdown()
+    print(sum(len(step.result().rewards) for step in steps))
+"""
+
+
+def test_a_session_with_steps_in_flight_shuts_down_quietly_on_a_busy_machine(tmp_path):
+    script = tmp_path / "trainer.py"
+    script.write_text(TRAINER)
+    one_core = ["taskset", "--cpu-list", "0"]  # a busy machine: three loops share its core
+    busy = [
+        subprocess.Popen([*one_core, sys.executable, "-c", "while True: pass"]) for _ in range(3)
+    ]
+    try:
+        run = subprocess.run(
+            [*one_core, sys.executable, str(script)], capture_output=True, text=True, timeout=300
+        )
+    finally:
+        for process in busy:
+            process.kill()
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "2000\n"
+    assert "still alive" not in run.stderr and "killing" not in run.stderr, run.stderr
