@@ -400,7 +400,7 @@ def test_another_local_process_cannot_run_code_in_rollscores_workers(tmp_path):
 
 TRAINER = """
 from rollscore.env import VLMEnvironment
-CONFIG = {"num_workers": 2, "reward_functions": [{"name": "format", "weight": 0.2},
+CONFIG = {"num_workers": 1, "reward_functions": [{"name": "format", "weight": 0.2},
                                                   {"name": "math_expr", "weight": 0.8}]}
 if __name__ == "__main__":
     conversations = [
