@@ -37,6 +37,11 @@ class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 
 
+class ServeRefused(ValueError):
+    """``rollscore serve`` cannot start as asked: an address beyond this machine without a
+    token, or the ``serve`` extra is not installed."""
+
+
 USER_ERRORS = (
     ConfigError,
     InputChanged,
@@ -45,6 +50,7 @@ USER_ERRORS = (
     OutputExists,
     OutputLocked,
     ReportUnavailable,
+    ServeRefused,
     VerifierUnavailable,
 )
 """Everything the CLI reports as one line and exit status 2 (a scoring process that cannot
