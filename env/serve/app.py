@@ -4,7 +4,7 @@ check, the body size limit, and one clear message for each way a request can go 
 =========================  ======  ==============================================
 what                       status  e.g. ``detail``
 =========================  ======  ==============================================
-body that is not JSON      400     ``the body is not valid JSON: ...``
+body empty or not JSON     400     ``the body is not valid JSON: ...``
 missing or wrong field     422     ``body.labels.0: Input should be a valid string``
 body over the size limit   413     ``the body is over the limit of 16 MiB``
 unknown route              404     ``no route POST /nope: see /docs``
@@ -72,6 +72,7 @@ def create_app(batcher: Batcher, settings: ServeSettings) -> FastAPI:
             await batcher.stop()
 
     app = FastAPI(
+        default_response_class=AsciiJSONResponse,
         title="rollscore serve",
         summary="Rewards for the trainers that call them over HTTP, scored on Dask.",
         lifespan=lifespan,
@@ -89,16 +90,26 @@ def create_app(batcher: Batcher, settings: ServeSettings) -> FastAPI:
             return _error(503, "shutting down", retry_after=1)
         workers = len(await asyncio.to_thread(batcher.session.client.nthreads))
         body = {"status": "ok" if workers else "no workers", "workers": workers}
-        return JSONResponse({**body, "queued_rows": batcher.queued_rows}, 200 if workers else 503)
+        return AsciiJSONResponse(
+            {**body, "queued_rows": batcher.queued_rows}, 200 if workers else 503
+        )
 
     _add_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
     return app
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate a request carried (JSON
+    allows it, UTF-8 does not) goes back as the escape it came in as."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse({"detail": detail}, status, headers=headers)
+    return AsciiJSONResponse({"detail": detail}, status, headers=headers)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
@@ -119,6 +130,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if broken is not None:
             reason = (broken.get("ctx") or {}).get("error", "")
             return _error(400, f"the body is not valid JSON: {reason}".rstrip(": "))
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            return _error(400, "the body is empty: send a JSON object")
         return _error(422, validation_message(errors))
 
     @app.exception_handler(InvalidRequest)

@@ -25,7 +25,7 @@ import pandas as pd
 from rollscore.env.serve.errors import DeadlineExceeded, Overloaded, ShuttingDown
 from rollscore.env.session import ScoringSession
 from rollscore.pipeline.kernel import with_input_problems
-from rollscore.rewards.result import Problem
+from rollscore.rewards.result import ErrorKind, Problem
 
 SERVE_TOKEN = "rollscore-serve"
 """The name a gathered frame's scoring tasks carry on the dashboard."""
@@ -194,9 +194,28 @@ def _retrieved(answer: asyncio.Future[pd.DataFrame]) -> None:
         answer.exception()
 
 
+def encodable(row: Row) -> Row:
+    """``row``, or, when one of its texts cannot be encoded as UTF-8 (a lone surrogate, which
+    JSON can carry), the row without its texts and with that problem: one such text would
+    otherwise fail its whole frame where the kernel's columns are built."""
+    for name in ("ground_truth", "response", "data_source"):
+        value = getattr(row, name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                problem = Problem(
+                    ErrorKind.UNREADABLE_ROW,
+                    f"{name} holds text that cannot be encoded as UTF-8 ({error.reason})",
+                )
+                return Row(None, None, None, row.problem or problem)
+    return row
+
+
 def rows_frame(rows: Sequence[Row]) -> pd.DataFrame:
     """The frame the kernel scores for ``rows``: ``ground_truth``, ``response`` and
     ``data_source`` as given, and each row's problem handed over to the kernel."""
+    rows = [encodable(row) for row in rows]
     frame = pd.DataFrame(
         {
             "ground_truth": pd.Series([row.ground_truth for row in rows], dtype=object),
