@@ -27,6 +27,8 @@ class Answer:
     seconds: float
     attempts: int
     error: str | None = None
+    retry_after: str | None = None
+    """The ``Retry-After`` header of the last answer, if it had one."""
 
 
 async def post_all(
@@ -48,22 +50,34 @@ async def post_all(
 
         async def post(path: str, body: Any) -> Answer:
             async with limit:
-                began = time.perf_counter()
-                for attempt in range(1, MAX_ATTEMPTS + 1):
-                    try:
-                        async with session.post(url + path, json=body) as response:
-                            answer = await response.json(content_type=None)
-                            wait = response.headers.get("Retry-After")
-                    except (aiohttp.ClientError, TimeoutError) as error:
-                        seconds = time.perf_counter() - began
-                        return Answer(0, None, seconds, attempt, f"{type(error).__name__}: {error}")
-                    if response.status == 503 and retry_unavailable and attempt < MAX_ATTEMPTS:
-                        await asyncio.sleep(float(wait or 1))
-                        continue
-                    return Answer(response.status, answer, time.perf_counter() - began, attempt)
-            raise AssertionError("unreachable")
+                return await _posted(session, url, path, body, retry_unavailable)
 
         return list(await asyncio.gather(*(post(path, body) for path, body in requests)))
+
+
+async def _posted(
+    session: aiohttp.ClientSession,
+    url: str,
+    path: str,
+    body: Any,
+    retry_unavailable: bool = True,
+) -> Answer:
+    """One request's answer, a ``503`` retried after its ``Retry-After``."""
+    began = time.perf_counter()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with session.post(url + path, json=body) as response:
+                answer = await response.json(content_type=None)
+                wait = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as error:
+            seconds = time.perf_counter() - began
+            return Answer(0, None, seconds, attempt, f"{type(error).__name__}: {error}")
+        if response.status == 503 and retry_unavailable and attempt < MAX_ATTEMPTS:
+            await asyncio.sleep(float(wait or 1))
+            continue
+        seconds = time.perf_counter() - began
+        return Answer(response.status, answer, seconds, attempt, retry_after=wait)
+    raise AssertionError("unreachable")
 
 
 def post_many(url: str, requests: Sequence[tuple[str, Any]], **options: Any) -> list[Answer]:
@@ -134,3 +148,19 @@ def slime_reward(row: dict[str, Any]) -> tuple[str, Any]:
         "response": row["response"],
         "label": row["ground_truth"],
     }
+
+
+async def post_paced(url: str, requests: Sequence[tuple[str, Any]], rate: float) -> list[Answer]:
+    """POST the requests at a steady ``rate`` a second, each when its time comes whether or not
+    earlier ones were answered (an open load, as generations finish); the answers in order."""
+    started = time.perf_counter()
+
+    async def at_its_time(index: int, session: aiohttp.ClientSession) -> Answer:
+        await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        return await _posted(session, url, *requests[index])
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=300)
+    ) as session:
+        return list(await asyncio.gather(*(at_its_time(i, session) for i in range(len(requests)))))
