@@ -34,6 +34,7 @@ from rollscore.env.serve.errors import (
     Overloaded,
     ShuttingDown,
 )
+from rollscore.env.serve.results import AsciiJSONResponse
 from starlette.exceptions import HTTPException
 
 Scope = MutableMapping[str, Any]
@@ -97,14 +98,6 @@ def create_app(batcher: Batcher, settings: ServeSettings) -> FastAPI:
     _add_error_handlers(app)
     app.add_middleware(RequestGuard, settings=settings)
     return app
-
-
-class AsciiJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped: a lone surrogate a request carried (JSON
-    allows it, UTF-8 does not) goes back as the escape it came in as."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _error(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:

@@ -22,7 +22,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from rollscore.env.serve.batcher import Batcher, Row
 from rollscore.env.serve.errors import InvalidRequest
-from rollscore.env.serve.results import GroundTruth, json_value, row_results, sample_fields
+from rollscore.env.serve.results import (
+    AsciiJSONResponse,
+    GroundTruth,
+    json_value,
+    row_results,
+    sample_fields,
+)
 from rollscore.pipeline.metrics import assemble_metrics, metric_partials
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -134,12 +140,14 @@ def router(ground_truth_field: str = DEFAULT_GROUND_TRUTH_FIELD) -> APIRouter:
     ``ground_truth_field``."""
     routes = APIRouter(tags=["NeMo-Gym"])
 
-    @routes.post("/verify")
-    async def verify(body: VerifyRequest, request: Request) -> dict[str, Any]:
+    @routes.post("/verify", response_class=AsciiJSONResponse)
+    async def verify(body: VerifyRequest, request: Request) -> AsciiJSONResponse:
         """Score one rollout; the request comes back with its reward and details."""
         batcher: Batcher = request.app.state.batcher
         scores = await batcher.score([verify_row(body, ground_truth_field)])
-        return {**body.model_dump(exclude_unset=True), **sample_fields(row_results(scores)[0])}
+        return AsciiJSONResponse(
+            {**body.model_dump(exclude_unset=True), **sample_fields(row_results(scores)[0])}
+        )
 
     @routes.post("/seed_session")
     async def seed_session(body: SeedSessionRequest) -> dict[str, Any]:

@@ -15,7 +15,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from rollscore.env.serve.batcher import Batcher, Row
 from rollscore.env.serve.errors import InvalidRequest
-from rollscore.env.serve.results import GroundTruth, column_results, response_after_prompt
+from rollscore.env.serve.results import (
+    AsciiJSONResponse,
+    GroundTruth,
+    column_results,
+    response_after_prompt,
+)
 from rollscore.pipeline.responses import BadRow
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -54,18 +59,20 @@ def reward_rows(body: GetRewardRequest) -> list[Row]:
 def router() -> APIRouter:
     routes = APIRouter(tags=["OpenRLHF"])
 
-    @routes.post("/get_reward")
-    async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardResponse:
+    @routes.post("/get_reward", response_model=GetRewardResponse, response_class=AsciiJSONResponse)
+    async def get_reward(body: GetRewardRequest, request: Request) -> AsciiJSONResponse:
         """Score each (query, prompt, label); the rewards in request order."""
         batcher: Batcher = request.app.state.batcher
         scores = column_results(await batcher.score(reward_rows(body)))
-        return GetRewardResponse(
-            rewards=scores["reward"],
-            scores=scores["reward"],
-            extra_logs={
-                "correct": [1.0 if value else 0.0 for value in scores["correct"]],
-                "errors": [0.0 if value is None else 1.0 for value in scores["error"]],
-            },
+        return AsciiJSONResponse(
+            {
+                "rewards": scores["reward"],
+                "scores": scores["reward"],
+                "extra_logs": {
+                    "correct": [1.0 if value else 0.0 for value in scores["correct"]],
+                    "errors": [0.0 if value is None else 1.0 for value in scores["error"]],
+                },
+            }
         )
 
     return routes

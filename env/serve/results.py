@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from fastapi.responses import JSONResponse
 from rollscore.pipeline.responses import BadRow
 
 GroundTruth = str | int | float
 """A ground truth as a request may give it: text, or a number (scored as its text)."""
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate a request carried (JSON
+    allows it, UTF-8 does not) goes back as the escape it came in as. The routes return one
+    directly, so an answer is encoded once, without FastAPI's second pass over it."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def json_value(value: object) -> object:

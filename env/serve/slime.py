@@ -15,7 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from rollscore.env.serve.batcher import Batcher, Row
-from rollscore.env.serve.results import GroundTruth, row_results, sample_fields
+from rollscore.env.serve.results import (
+    AsciiJSONResponse,
+    GroundTruth,
+    row_results,
+    sample_fields,
+)
 
 
 class SlimeRequest(BaseModel):
@@ -31,11 +36,11 @@ class SlimeRequest(BaseModel):
 def router() -> APIRouter:
     routes = APIRouter(tags=["slime"])
 
-    @routes.post("/slime")
-    async def slime_reward(body: SlimeRequest, request: Request) -> dict[str, Any]:
+    @routes.post("/slime", response_class=AsciiJSONResponse)
+    async def slime_reward(body: SlimeRequest, request: Request) -> AsciiJSONResponse:
         """Score one sample: its reward and details (``--reward-key reward``)."""
         batcher: Batcher = request.app.state.batcher
         scores = await batcher.score([Row(body.label, body.response, body.data_source)])
-        return sample_fields(row_results(scores)[0])
+        return AsciiJSONResponse(sample_fields(row_results(scores)[0]))
 
     return routes
