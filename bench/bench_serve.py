@@ -11,7 +11,9 @@ and the same rows are scored in this process by ``score_batch`` in one call. Per
 a second, p50 and p99 latency, requests lost (no ``200``). Then rollscore serve gets a fresh
 corpus (another seed: nothing memoised) at half its saturating rate, as an open load, for its
 p99 there. Every reward is checked against the plain loop (:mod:`bench.plain_scoring`); exit
-status 1 if one differs or a request is lost. One design runs at a time.
+status 1 if one of rollscore's differs or a request to it is lost (the forked design's
+differences are shown: a verification that outlives its 10 s there scores 0.0). One design
+runs at a time.
 
     python -m bench.bench_serve --prompts 250 --samples 8 --workers 2
 """
