@@ -63,10 +63,12 @@ class ScoringSession:
             self._owned.close()
             raise
 
-    def score(self, frame: pd.DataFrame, components: bool = False) -> pd.DataFrame:
+    def score(
+        self, frame: pd.DataFrame, components: bool = False, token: str = STEP_TOKEN
+    ) -> pd.DataFrame:
         """The kernel's step columns for each row of ``frame``, in row order, and its
         ``reward_<name>`` columns too when ``components``; an empty frame never reaches the
-        cluster."""
+        cluster. ``token`` names the batch's tasks on the dashboard."""
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
             return self._empty_scores[wanted]
@@ -79,7 +81,7 @@ class ScoringSession:
         ):
             batch = dd.from_pandas(frame, npartitions=self.partitions, sort=False)
             scored = batch.map_partitions(
-                score_partition, self.config, meta=self._empty_scores, token=STEP_TOKEN
+                score_partition, self.config, meta=self._empty_scores, token=token
             )
             # one future per partition, gathered straight from the workers: computing the
             # collection itself would first concatenate them on one worker

@@ -5,12 +5,15 @@
         [--performance-report FILE.html] [--resume | --overwrite] [--report] [CLUSTER]
     rollscore metrics OUTDIR [CLUSTER]
     rollscore report OUTDIR [--output FILE.html] [CLUSTER]
+    rollscore serve --config CFG.yaml [--host 127.0.0.1] [--port 8000] [--token TOKEN]
+        [--no-token] [--ground-truth-field NAME] [LIMITS] [CLUSTER]
 
     CLUSTER: [--scheduler ADDR] [--workers N] [--dashboard-address HOST:PORT]
              [--wait-for-workers SECONDS]
 
 Exit 0 on success (bad rows included); 2 with one line on stderr for a mistake a user can make
-(config, inputs, output folder, scheduler address, a scoring process that cannot start); 1
+(config, inputs, output folder, scheduler address, a scoring process that cannot start, an
+address ``serve`` may not listen on without a token); 1
 when the cluster goes away mid-run; 130 when interrupted. A score that stopped half-way says
 how many partitions are written and how to finish with ``--resume``.
 """
@@ -31,7 +34,7 @@ from rollscore.pipeline.cluster import (
     prestart_scoring_processes,
     scoring_client,
 )
-from rollscore.pipeline.errors import USER_ERRORS, ClusterLost, InputError
+from rollscore.pipeline.errors import USER_ERRORS, ClusterLost, InputError, ServeRefused
 from rollscore.pipeline.inputs.discovery import EXPECTED
 from rollscore.pipeline.metrics import dataset_metrics
 from rollscore.pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
@@ -112,7 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--output", dest="html", metavar="FILE.html", help=f"where (default: OUTDIR/{REPORT})"
     )
-    for command in (score, metrics, report):
+    serve = commands.add_parser(
+        "serve", help="a verification service for trainers that call rewards over HTTP"
+    )
+    _serve_arguments(serve)
+    for command in (score, metrics, report, serve):
         command.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
         command.add_argument(
             "--workers",
@@ -133,6 +140,67 @@ def _parser() -> argparse.ArgumentParser:
             help=f"how long --scheduler may have no workers (default: {WORKER_WAIT:g})",
         )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--config", required=True, help="YAML file of reward functions")
+    serve.add_argument(
+        "--config-section",
+        metavar="PATH",
+        help="read the rewards from this section of a NeMo-RL experiment YAML (env.NAME)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any)")
+    serve.add_argument(
+        "--token",
+        help="requests must carry 'Authorization: Bearer TOKEN' (default: "
+        "$ROLLSCORE_SERVE_TOKEN); needed to listen beyond 127.0.0.1",
+    )
+    serve.add_argument(
+        "--no-token", action="store_true", help="listen beyond 127.0.0.1 without a token"
+    )
+    serve.add_argument(
+        "--ground-truth-field",
+        default="expected_answer",
+        metavar="NAME",
+        help="the field of a NeMo-Gym verify request that holds the ground truth "
+        "(default: expected_answer)",
+    )
+    serve.add_argument(
+        "--max-body-mb", type=_positive_float, default=16.0, help="request size limit (16)"
+    )
+    serve.add_argument(
+        "--batch-rows", type=_positive_int, default=256, help="rows gathered at most (256)"
+    )
+    serve.add_argument(
+        "--batch-wait-ms",
+        type=_positive_float,
+        default=5.0,
+        help="how long a batch waits for more rows after its first (5)",
+    )
+    serve.add_argument(
+        "--max-queued-rows",
+        type=_positive_int,
+        default=20_000,
+        help="rows waiting at most; past it, 503 with Retry-After (20000)",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a request may wait for its scores before a 503 (60)",
+    )
 
 
 @contextlib.contextmanager
@@ -217,6 +285,29 @@ def _report(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(arguments: argparse.Namespace) -> int:
+    try:
+        from rollscore.env.serve.command import ServeOptions, serve
+    except ImportError as error:
+        raise ServeRefused(
+            f"rollscore serve needs the serve extra (pip install 'rollscore[serve]'): {error}"
+        ) from None
+    config = load_config(arguments.config, arguments.config_section)
+    options = ServeOptions(
+        host=arguments.host,
+        port=arguments.port,
+        token=arguments.token,
+        no_token=arguments.no_token,
+        ground_truth_field=arguments.ground_truth_field,
+        max_body_bytes=int(arguments.max_body_mb * 2**20),
+        batch_rows=arguments.batch_rows,
+        batch_wait=arguments.batch_wait_ms / 1000,
+        max_queued_rows=arguments.max_queued_rows,
+        request_timeout=arguments.request_timeout,
+    )
+    return serve(config, options, lambda: _client(arguments))
+
+
 def _resume_hint(arguments: argparse.Namespace) -> str:
     """What a ``score`` that stopped half-way has written, and how to finish it."""
     if arguments.command != "score":
@@ -236,7 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     # a lost scheduler is said in one line below; Dask's client would also log it at length
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
-    command = {"score": _score, "metrics": _metrics, "report": _report}[arguments.command]
+    command = {"score": _score, "metrics": _metrics, "report": _report, "serve": _serve}[
+        arguments.command
+    ]
     try:
         return command(arguments)
     except (*USER_ERRORS, OSError) as error:  # OSError: an unreachable scheduler or folder

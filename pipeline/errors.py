@@ -46,6 +46,11 @@ class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 
 
+class ServeRefused(ValueError):
+    """``rollscore serve`` cannot start as asked: an address beyond this machine without a
+    token, or the ``serve`` extra is not installed."""
+
+
 USER_ERRORS = (
     ConfigError,
     InputChanged,
@@ -54,6 +59,7 @@ USER_ERRORS = (
     OutputExists,
     OutputLocked,
     ReportUnavailable,
+    ServeRefused,
     VerifierStackChanged,
     VerifierUnavailable,
     WorkersCannotSee,

@@ -1,13 +1,17 @@
 """Shared fixtures: a module folder for users' reward functions, a real Dask cluster, a corpus,
-a tokenizer made on the spot."""
+a tokenizer made on the spot, ``rollscore serve`` processes."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -155,3 +159,82 @@ def dask_processes(dask_cluster):
     address = dask_cluster.start_scheduler()
     dask_cluster.start_workers(2)
     return address
+
+
+class ServeProcess:
+    """A ``rollscore serve`` process on 127.0.0.1 and a free port, started as a user starts
+    it; :attr:`url` once it is ready, :attr:`lines` what it printed on stderr."""
+
+    def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rollscore.pipeline.cli", "serve", "--port", "0", *arguments],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self.url = ""
+        listening = threading.Event()
+
+        def read_stderr() -> None:
+            assert self.process.stderr is not None
+            for line in self.process.stderr:
+                self.lines.append(line)
+                found = re.search(r"listening on (http://\S+?)[;\s]", line)
+                if found:
+                    self.url = found.group(1)
+                    listening.set()
+            listening.set()
+
+        self.reader = threading.Thread(target=read_stderr, daemon=True)
+        self.reader.start()
+        listening.wait(120)
+        if not self.url:
+            self.stop()
+            pytest.fail("rollscore serve did not start:\n" + "".join(self.lines))
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        pytest.fail("rollscore serve never became ready:\n" + "".join(self.lines))
+
+    def stop(self) -> int:
+        """SIGTERM, as a process manager stops it; the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+        finally:
+            self.reader.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def serve_folder(tmp_path_factory):
+    """A folder for one test module's server files."""
+    return tmp_path_factory.mktemp("serve")
+
+
+@pytest.fixture(scope="module")
+def start_server():
+    """Starts :class:`ServeProcess` es; stops those still running when the module is done."""
+    started: list[ServeProcess] = []
+
+    def start(*arguments: str, env: dict[str, str] | None = None) -> ServeProcess:
+        started.append(ServeProcess(*arguments, env=env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()

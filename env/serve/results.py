@@ -1,0 +1,72 @@
+"""The scores of a request's rows as JSON values: what every protocol answers with."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from fastapi.responses import JSONResponse
+from rollscore.pipeline.responses import BadRow
+
+GroundTruth = str | int | float
+"""A ground truth as a request may give it: text, or a number (scored as its text)."""
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate a request carried (JSON
+    allows it, UTF-8 does not) goes back as the escape it came in as. The routes return one
+    directly, so an answer is encoded once, without FastAPI's second pass over it."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def json_value(value: object) -> object:
+    """``value`` as JSON can carry it: a missing value or a NaN becomes null."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def row_results(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each scored row as a mapping of its score columns (``reward``, ``correct``, each
+    ``reward_<name>``, ``extracted_answer``, ``error``, ``error_kind``), nulls for what is
+    missing."""
+    columns = list(scores.columns)
+    return [
+        {column: json_value(value) for column, value in zip(columns, values)}
+        for values in zip(*(scores[column].tolist() for column in columns))
+    ]
+
+
+def column_results(scores: pd.DataFrame) -> dict[str, list[Any]]:
+    """The score columns as lists, nulls for what is missing."""
+    return {column: [json_value(value) for value in scores[column].tolist()] for column in scores}
+
+
+def sample_fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's fields as a per-sample answer gives them: ``error`` and ``error_kind`` only when
+    the row has an error."""
+    return {
+        name: value
+        for name, value in result.items()
+        if name not in ("error", "error_kind") or result["error_kind"] is not None
+    }
+
+
+def response_after_prompt(query: str, prompt: str | None) -> str:
+    """The response in a text that holds its prompt and then the response: what follows the
+    prompt. Raises :class:`BadRow` when the prompt is not in the text."""
+    if not prompt:
+        return query
+    if query.startswith(prompt):
+        return query[len(prompt) :]
+    at = query.find(prompt)
+    if at < 0:
+        raise BadRow("the query does not contain its prompt, so its response cannot be told apart")
+    return query[at + len(prompt) :]

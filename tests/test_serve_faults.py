@@ -1,0 +1,184 @@
+"""``rollscore serve`` when things go wrong, each the way it happens: an address beyond this
+machine without a token, a request without the token, a full queue, a worker process killed
+mid-batch, and SIGTERM while requests are in flight. Every accepted request gets its answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from rollscore.env.serve.command import access_line
+
+from bench.serve_load import Answer, post_many
+
+SLOW_REWARD = '''
+import time
+
+
+def slow_match(ground_truth, response):
+    """1.0 when the response is the ground truth; a little slow, so batches stay in flight."""
+    time.sleep(0.03)
+    return (1.0 if response == ground_truth else 0.0), response == ground_truth
+'''
+
+
+@pytest.fixture(scope="module")
+def slow_config(serve_folder):
+    """A config whose reward takes 30 ms a sample, importable by the server's processes."""
+    (serve_folder / "slow_reward.py").write_text(SLOW_REWARD)
+    config = serve_folder / "slow.yaml"
+    config.write_text("reward_functions:\n  - {name: 'slow_reward:slow_match', weight: 1.0}\n")
+    return config
+
+
+def environment_with(folder, **variables: str) -> dict[str, str]:
+    """This process's environment, ``folder`` first on the module search path."""
+    return {**os.environ, "PYTHONPATH": str(folder), **variables}
+
+
+def slime_requests(count: int) -> list[tuple[str, dict]]:
+    """Requests whose right answer is their index's parity: even ones match their label."""
+    return [
+        ("/slime", {"prompt": "p", "response": str(i), "label": str(i if i % 2 == 0 else -i)})
+        for i in range(count)
+    ]
+
+
+def assert_all_answered(answers: list[Answer]) -> None:
+    assert [(a.status, a.error) for a in answers] == [(200, None)] * len(answers)
+    assert [a.body["reward"] for a in answers] == [1.0 - i % 2 for i in range(len(answers))]
+
+
+def health(url: str, headers: dict | None = None) -> dict:
+    with urllib.request.urlopen(
+        urllib.request.Request(url + "/health", headers=headers or {})
+    ) as a:
+        return json.loads(a.read())
+
+
+def status_of(url: str, path: str, body: dict, headers: dict) -> int:
+    request = urllib.request.Request(
+        url + path, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_start_line_says_who_can_use_the_server():
+    assert access_line("http://127.0.0.1:8000", "127.0.0.1", None) == (
+        "rollscore serve: listening on http://127.0.0.1:8000 (this machine only, no token)"
+    )
+    assert "need 'Authorization: Bearer <token>'" in access_line("http://h:1", "10.0.0.5", "s")
+    assert "WARNING" in access_line("http://0.0.0.0:8000", "0.0.0.0", None)
+
+
+@pytest.mark.slow
+def test_listening_beyond_this_machine_needs_a_token(serve_folder):
+    config = serve_folder / "format.yaml"
+    config.write_text("reward_functions:\n  - {name: format, weight: 1.0}\n")
+    environment = {
+        key: value for key, value in os.environ.items() if key != "ROLLSCORE_SERVE_TOKEN"
+    }
+    said = []
+    for extra in ([], ["--token", " "]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "rollscore.pipeline.cli", "serve", "--config", str(config),
+             "--host", "0.0.0.0", *extra],
+            capture_output=True, text=True, timeout=120, env=environment,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert len(refused.stderr.splitlines()) == 1  # refused before any cluster started
+        said.append(refused.stderr)
+    assert said == [
+        "rollscore: error: --host 0.0.0.0 listens beyond this machine: give a token (--token, "
+        "or $ROLLSCORE_SERVE_TOKEN) that requests must carry as 'Authorization: Bearer "
+        "<token>', or --no-token to serve anyone who can reach it\n",
+        "rollscore: error: the token is empty: give a secret with --token or "
+        "$ROLLSCORE_SERVE_TOKEN\n",
+    ]
+
+
+@pytest.mark.slow
+def test_the_token_and_a_full_queue(serve_folder, slow_config, start_server):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "2", "--max-queued-rows", "4",
+        env=environment_with(serve_folder, ROLLSCORE_SERVE_TOKEN="s3cret"),
+    )  # fmt: skip
+    assert "requests need 'Authorization: Bearer <token>'" in "".join(server.lines)
+    body = {"prompt": "p", "response": "1", "label": "1"}
+    assert status_of(server.url, "/slime", body, {}) == 401
+    assert status_of(server.url, "/slime", body, {"Authorization": "Bearer wrong"}) == 401
+    assert status_of(server.url, "/openapi.json", {}, {}) in (401, 405)
+    assert health(server.url)["status"] == "ok"  # readiness needs no token
+    token = {"Authorization": "Bearer s3cret"}
+    assert status_of(server.url, "/slime", body, token) == 200
+
+    refused = post_many(server.url, slime_requests(40), headers=token, retry_unavailable=False)
+    turned_away = [answer for answer in refused if answer.status == 503]
+    assert turned_away and all(int(answer.retry_after) >= 1 for answer in turned_away)
+    assert "queued rows" in turned_away[0].body["detail"]
+    assert {answer.status for answer in refused} == {200, 503}
+
+    retried = post_many(server.url, slime_requests(16), headers=token)  # as trainers retry
+    assert_all_answered(retried)
+    assert max(answer.attempts for answer in retried) > 1
+
+
+@pytest.mark.slow
+def test_sigterm_answers_every_accepted_request_then_exits_0(
+    serve_folder, slow_config, start_server
+):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "2", env=environment_with(serve_folder)
+    )
+    answers: list[Answer] = []
+    load = threading.Thread(
+        target=lambda: answers.extend(post_many(server.url, slime_requests(160)))
+    )
+    load.start()
+    deadline = time.monotonic() + 60
+    while health(server.url)["queued_rows"] < 120 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.process.terminate()  # SIGTERM, with 120 or more requests accepted and unanswered
+    load.join(120)
+    assert server.process.wait(60) == 0
+    assert_all_answered(answers)
+    assert "every accepted request was answered" in "".join(server.lines)
+    with pytest.raises(urllib.error.URLError):
+        health(server.url)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_costs_a_retry_not_a_reward(
+    serve_folder, slow_config, start_server, dask_cluster, monkeypatch
+):
+    monkeypatch.setenv("PYTHONPATH", str(serve_folder))  # the workers import the reward
+    address = dask_cluster.start_scheduler()
+    dask_cluster.start_workers(2)
+    workers = dask_cluster.processes[1:]
+    server = start_server(
+        "--config", str(slow_config), "--scheduler", address, env=environment_with(serve_folder)
+    )
+    answers: list[Answer] = []
+    load = threading.Thread(
+        target=lambda: answers.extend(post_many(server.url, slime_requests(240)))
+    )
+    load.start()
+    deadline = time.monotonic() + 60
+    while health(server.url)["queued_rows"] < 180 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers[0].kill()  # SIGKILL, with batches in flight on both workers
+    workers[0].wait()
+    load.join(120)
+    assert_all_answered(answers)
+    assert health(server.url)["workers"] == 1
