@@ -3,6 +3,10 @@ partition counted once on the scheduler's side; the Prometheus text of the figur
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from distributed import Client
@@ -200,3 +204,18 @@ def test_a_scoring_task_reports_its_tally_once_under_its_key_and_only_then():
     tally = Tally.from_message(message["tally"])
     assert tally.sources["(none)"].outcomes == [1, 1, 1]
     assert tally.sources["(none)"].errors_of("bad_input") == 1
+
+
+def test_the_documented_panels_ask_for_metrics_that_exist():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    book = RunFigureBook()
+    book.reported("a", "span-1", "score out", 1.0, partition_tally(*made_scores()), True, 2.0)
+    exported = {name for name, _ in scraped(book)}
+    dashboard = json.loads((docs / "grafana-rollscore.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    prose = (docs / "monitoring.md").read_text()
+
+    asked = set(re.findall(r"rollscore_[a-z_]+", " ".join(expressions) + prose))
+
+    assert len(expressions) >= 8
+    assert asked - {"rollscore_reward", "rollscore_math_verify_seconds"} <= exported
