@@ -261,8 +261,14 @@ def test_a_training_session_and_a_partition_scored_again_count_once(cluster, tmp
         os.kill(client.run(os.getpid, workers=[holder])[holder], signal.SIGKILL)
         gathered = pd.concat(client.gather(futures))
 
+        def spans_named(dask_scheduler, name: str) -> int:
+            return len(dask_scheduler.extensions["spans"].spans_search_by_name[("rollscore", name)])
+
+        session_spans = client.run_on_scheduler(spans_named, name=session.span_name)
+
     samples = scrape(cluster.dashboard)
     assert len(gathered) == len(frame)
+    assert session_spans == 1  # both batches in the session's one span
     assert total(samples, "rollscore_rows_total", run=session.span_name) == len(frame) + 40
     assert total(samples, "rollscore_rows_total", run=unwatched.span_name) == 0
     assert total(samples, "rollscore_rows_total", run="rescored") == len(frame)
