@@ -40,7 +40,7 @@ class VLMEnvironment:
     """
 
     def __init__(self, cfg: VLMEnvConfig | ScoringConfig, client: Client | None = None) -> None:
-        self._session = ScoringSession(cfg, client)
+        self._session = ScoringSession(cfg, client, name=type(self).__name__)
         self.config = self._session.config
         self.client = self._session.client
         self.num_workers = self._session.partitions

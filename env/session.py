@@ -5,11 +5,14 @@ The cluster is the one behind a given client, which the session never closes, or
 (:func:`rollscore.pipeline.cluster.local_cluster`) that it starts, warms and closes. Every
 adapter (NeMo-RL's ``VLMEnvironment``, the TRL reward, the verl reward) scores through one of
 these. A step's tasks show in the dashboard's task stream under :data:`STEP_TOKEN`, and Dask
-scores a partition again elsewhere if its worker dies.
+scores a partition again elsewhere if its worker dies. A session is one Dask span
+(``rollscore`` / its name), watched by rollscore's monitor unless the config turns it off
+(:mod:`rollscore.pipeline.monitor`).
 """
 
 from __future__ import annotations
 
+import uuid
 from contextlib import ExitStack, closing
 
 import dask
@@ -18,6 +21,7 @@ import pandas as pd
 from distributed import Client
 from rollscore.pipeline.cluster import local_client, local_cluster, worker_count
 from rollscore.pipeline.kernel import score_partition, scores_meta
+from rollscore.pipeline.monitor.plugin import install_monitor, new_span
 from rollscore.rewards import ScoringConfig, load_config
 from rollscore.rewards.math_answers import math_verify_func
 
@@ -40,10 +44,14 @@ class ScoringSession:
     A batch is cut into ``num_workers`` partitions, or as many as the cluster has threads. A
     bad configuration raises :class:`rollscore.rewards.ConfigError` before any cluster starts;
     a scoring process that cannot start raises :class:`rollscore.rewards.VerifierUnavailable`.
+    Every batch it scores belongs to one Dask span, named ``name`` and a short unique suffix
+    (:attr:`span_name`): the dashboard and Prometheus show the session under that name.
     """
 
-    def __init__(self, config: object, client: Client | None = None) -> None:
+    def __init__(self, config: object, client: Client | None = None, name: str = "session") -> None:
         self.config: ScoringConfig = load_config(config)
+        self.span_name = f"{name} {uuid.uuid4().hex[:8]}"
+        self._span = new_span(self.span_name)
         self._owned = ExitStack()
         self._empty_scores = scores_meta(self.config)
         try:
@@ -55,6 +63,8 @@ class ScoringSession:
                     closing(local_client(cluster, direct_to_workers=True))
                 )
             self.client = client
+            if self.config.monitor:
+                install_monitor(client)
             self.partitions = self.config.num_workers or worker_count(client)
             # Start every worker's scoring process now, and check that it scores, so the first
             # batch does not pay its start-up.
@@ -85,7 +95,9 @@ class ScoringSession:
             )
             # one future per partition, gathered straight from the workers: computing the
             # collection itself would first concatenate them on one worker
-            futures = self.client.compute(scored.to_delayed())
+            partitions = scored.to_delayed()
+            with dask.annotate(span=self._span):
+                futures = self.client.compute(partitions)
         return pd.concat(self.client.gather(futures))[wanted]
 
     def close(self) -> None:

@@ -50,7 +50,7 @@ class TRLReward:
         ground_truth_key: str = "ground_truth",
         name: str = "rollscore",
     ) -> None:
-        self._session = ScoringSession(config, client)
+        self._session = ScoringSession(config, client, name=type(self).__name__)
         self.config: ScoringConfig = self._session.config
         self.client = self._session.client
         self.ground_truth_key = ground_truth_key

@@ -88,7 +88,8 @@ class VerlReward:
                     client = starting.enter_context(
                         scoring_client(self.scheduler, workers=self.config.num_workers)
                     )
-                    session = starting.enter_context(closing(ScoringSession(self.config, client)))
+                    session = ScoringSession(self.config, client, name=type(self).__name__)
+                    starting.enter_context(closing(session))
                     self._owned = starting.pop_all()
                 self._session = session
             return self._session

@@ -11,6 +11,8 @@
   (:mod:`.estimators`: pass@k and maj@k, also the training adapter's;
   :mod:`.tallies`: the per-prompt counts they are made from).
 - :mod:`.report`: the HTML report of a scored dataset.
+- :mod:`.monitor`: what is scored, live on the cluster: the scheduler's Prometheus ``/metrics``,
+  a dashboard page, Dask's fine performance metrics.
 - :mod:`.cluster`, :mod:`.progress`, :mod:`.summary`: which cluster,
   the progress line, the closing table.
 - :mod:`.errors`: the mistakes a user can make, each one line and exit status 2.

@@ -9,14 +9,21 @@ returns the score columns, one row per input row, on the partition's index: ``re
 ``correct``, one ``reward_<name>`` per configured function, ``extracted_answer``, ``error`` and
 ``error_kind``. :func:`scored_rows` returns them beside the input's own columns, as the offline
 pipeline writes them.
+
+In a Dask task, the kernel also tells the cluster what it did (:mod:`rollscore.pipeline.monitor`):
+where its time went, to Dask's fine performance metrics, and, unless the config's ``monitor`` is
+off, its partition's tally to the scheduler, once. Nothing per row leaves the task that way.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import pandas as pd
 import pyarrow as pa
+from rollscore.pipeline.monitor.report import digest_activities, report_tally
+from rollscore.pipeline.monitor.tally import partition_tally
 from rollscore.pipeline.responses import BadRow, ground_truth_text, response_from_message_log
 from rollscore.rewards.batch import score_batch
 from rollscore.rewards.config import ScoringConfig
@@ -95,16 +102,21 @@ def responses_of(frame: pd.DataFrame) -> tuple[list[object], list[Problem | None
 def score_partition(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """The score columns of every row of ``frame`` (see the module's docstring); bad rows score
     0.0 with their ``error`` set."""
+    started = time.time()
     responses, log_problems = responses_of(frame)
     problems = [given or found for given, found in zip(input_problems(frame), log_problems)]
     for index, problem in enumerate(problems):
         if problem is not None:
             responses[index] = None  # not scored: its problem is its error
     ground_truths = [ground_truth_text(value) for value in _column(frame, "ground_truth")]
-    scores = score_batch(config, ground_truths, responses, _column(frame, "data_source"))
+    data_sources = _column(frame, "data_source")
+    scores = score_batch(config, ground_truths, responses, data_sources)
     for index, problem in enumerate(problems):
         if problem is not None:
             scores.error[index], scores.error_kind[index] = problem.message, problem.kind.value
+    digest_activities(scores.stats)
+    if config.monitor and len(frame):
+        report_tally(partition_tally(data_sources, scores), started)
     columns = {
         "reward": pd.array(scores.reward, dtype=FLOAT),
         "correct": pd.array(scores.correct, dtype=BOOL),

@@ -2,11 +2,14 @@
 
 :func:`prepare_job` checks everything a user can get wrong (config, inputs, output folder)
 before any cluster work; :func:`run_job` plans the partitions on the cluster, scores them
-with ``map_partitions``, writes each one, and computes the metrics.
+with ``map_partitions``, writes each one, and computes the metrics. The run is a Dask span
+(``rollscore`` / ``score OUTDIR``), watched by rollscore's monitor unless the config turns it off
+(:mod:`rollscore.pipeline.monitor`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from distributed import Client, as_completed, get_client
 from distributed.comm import CommClosedError
+from distributed.metrics import context_meter
 from rollscore.pipeline.cluster import worker_count
 from rollscore.pipeline.errors import ClusterLost, InputChanged, OutputExists, VerifierStackChanged
 from rollscore.pipeline.inputs import Discovery, InputPlan, discover_inputs, plan_inputs
@@ -30,6 +34,7 @@ from rollscore.pipeline.metrics import (
     MetricPartials,
     metric_partials,
 )
+from rollscore.pipeline.monitor.plugin import install_monitor, new_span
 from rollscore.pipeline.output import (
     MANIFEST,
     METRICS,
@@ -165,6 +170,12 @@ def _resumed_job(
     return ScoringJob(tuple(started_with), Discovery(), config, output, lock, manifest, True)
 
 
+def run_name(job: ScoringJob) -> str:
+    """The readable name of a run, in the dashboard and Prometheus: ``score`` and its output
+    folder's name."""
+    return f"score {os.path.basename(job.output.url.rstrip('/')) or job.output.url}"
+
+
 def run_job(
     job: ScoringJob,
     client: Client | None = None,
@@ -174,14 +185,24 @@ def run_job(
     """Score the job's rows on ``client`` (default: the current client) and write them; the
     job's output folder is let go at the end, however it ends."""
     try:
-        return _run(job, client or get_client(), partition_rows, progress)
+        client = client or get_client()
+        if job.config.monitor:
+            install_monitor(client)
+        return _run(job, client, partition_rows, progress, new_span(run_name(job)))
     except (CancelledError, CommClosedError) as error:
         raise ClusterLost(f"the Dask cluster went away mid-run ({type(error).__name__})") from None
     finally:
         job.lock.release()
 
 
-def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: bool) -> RunResult:
+def _run(
+    job: ScoringJob,
+    client: Client,
+    partition_rows: int | None,
+    progress: bool,
+    run_span: dict[str, Any],
+) -> RunResult:
+    """The run, its work on the cluster submitted within ``run_span``."""
     started = time.perf_counter()
     check_worker_access(client, job.output, job.input_urls())
     stack = workers_verifier_stack(client)
@@ -189,15 +210,18 @@ def _run(job: ScoringJob, client: Client, partition_rows: int | None, progress: 
     if plan is not None:
         _check_same_stack(job, stack)
     else:
-        plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
+        with dask.annotate(span=run_span):
+            plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
         if job.earlier is not None:  # replaced, now that the new run is known to start
             job.output.remove_run(job.earlier)
         _write_manifest(job, plan, stack, finished=False, seconds=0.0)
     written = job.output.part_files()
     todo = [index for index in range(len(plan.partitions)) if index not in written]
     accumulator = MetricAccumulator()
-    _score_blocks(job, plan, todo, client, progress, accumulator)
-    accumulator.add_written([job.output.path(SCORES, name) for name in written.values()], client)
+    _score_blocks(job, plan, todo, client, progress, accumulator, run_span)
+    parts = [job.output.path(SCORES, name) for name in written.values()]
+    with dask.annotate(span=run_span):
+        accumulator.add_written(parts, client)
     metrics = accumulator.metrics()
     seconds = job.previous_seconds + time.perf_counter() - started
     metrics["run"] = {
@@ -262,8 +286,11 @@ def finish_part(
     frame: pd.DataFrame, url: str, schema: pa.Schema
 ) -> tuple[PartWritten, MetricPartials]:
     """Write one scored partition and reduce it to its metric partials, in one task: the
-    metrics need no second pass over the dataset."""
-    return write_scored_part(frame, url, schema), metric_partials(frame)
+    metrics need no second pass over the dataset. The writing shows as such in Dask's fine
+    performance metrics."""
+    with context_meter.meter("writing"):
+        written = write_scored_part(frame, url, schema)
+    return written, metric_partials(frame)
 
 
 def _score_blocks(
@@ -273,6 +300,7 @@ def _score_blocks(
     client: Client,
     progress: bool,
     accumulator: MetricAccumulator,
+    run_span: dict[str, Any],
 ) -> None:
     """Score, write and reduce the blocks ``todo``, the progress line following along."""
     if not todo:
@@ -294,7 +322,8 @@ def _score_blocks(
         else None
     )
     # Each finished future is dropped once read, so its result leaves the worker's memory.
-    pending = set(client.compute(writes))
+    with dask.annotate(span=run_span):
+        pending = set(client.compute(writes))
     try:
         for future in as_completed(pending):
             pending.discard(future)

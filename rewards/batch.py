@@ -17,11 +17,17 @@ The extracted answer is one of the answers the row's rewards extracted, chosen i
 the order of ``reward_functions``: answers found in a tag or a ``\\boxed{}`` come before a
 whole-response fallback, then the reward of larger weight, then the smaller config name (and
 kwargs) in alphabetical order.
+
+Beside the rows, a batch's scores say what scoring it cost (:class:`BatchStats`): the wall
+seconds spent asking math-verify (ahead and in the math rewards), in users' functions and in
+the other rewards; the seconds math-verify took on each question it was asked; and how many
+questions its memo answered. Only the scoring knows these; the caller reports them.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +35,7 @@ from rollscore.rewards.combine import combine_scores
 from rollscore.rewards.config import RewardSet, RewardSpec, ScoringConfig
 from rollscore.rewards.errors import VerifierUnavailable, describe
 from rollscore.rewards.math_answers import Question
-from rollscore.rewards.registry import Scorer, reward_named
+from rollscore.rewards.registry import SCORING_PROCESS, Reward, Scorer, reward_named
 from rollscore.rewards.result import ErrorKind, Problem, RewardResult
 from rollscore.rewards.verifier import pool
 from rollscore.rewards.verifier.requests import SampleLimits
@@ -40,9 +46,29 @@ AHEAD_ROWS = 4096
 memo."""
 
 
+MATH_VERIFY = "math-verify"
+USER_FUNCTIONS = "user-functions"
+OTHER_REWARDS = "other-rewards"
+ACTIVITIES = (MATH_VERIFY, USER_FUNCTIONS, OTHER_REWARDS)
+"""Where scoring a batch spends its time, as :attr:`BatchStats.seconds` names it."""
+
+
+@dataclass
+class BatchStats:
+    """What scoring a batch cost."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ACTIVITIES, 0.0))
+    """Wall seconds by activity (:data:`ACTIVITIES`): math-verify (the questions asked ahead,
+    and the math rewards), users' functions, and the other rewards."""
+    math_verify_seconds: list[float] = field(default_factory=list)
+    """The seconds math-verify took on each question it was asked (a remembered one is not)."""
+    memo_hits: int = 0
+    """The rows' questions to math-verify that its memo answered."""
+
+
 @dataclass
 class BatchScores:
-    """Per-row results, as columns: what batch scoring returns."""
+    """Per-row results, as columns, and what scoring them cost: what batch scoring returns."""
 
     reward: list[float] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
@@ -50,6 +76,7 @@ class BatchScores:
     extracted_answer: list[str | None] = field(default_factory=list)
     error: list[str | None] = field(default_factory=list)
     error_kind: list[str | None] = field(default_factory=list)
+    stats: BatchStats = field(default_factory=BatchStats)
 
 
 def bad_input(ground_truth: object, response: object) -> Problem | None:
@@ -88,6 +115,15 @@ def _answer_priority(specs: Sequence[RewardSpec]) -> list[int]:
     )
 
 
+def _activity(reward: Reward) -> int:
+    """The index in :data:`ACTIVITIES` of where a reward spends its time."""
+    if reward.math_answer is not None:
+        return ACTIVITIES.index(MATH_VERIFY)
+    if reward.runs_in == SCORING_PROCESS:
+        return ACTIVITIES.index(USER_FUNCTIONS)
+    return ACTIVITIES.index(OTHER_REWARDS)
+
+
 class _ResolvedSet:
     """A reward set's scorers, built once per batch, not once per row."""
 
@@ -97,6 +133,7 @@ class _ResolvedSet:
         self.scorers = [
             _guarded(reward.scorer(kwargs, limits), reward.name) for reward, kwargs in rewards
         ]
+        self.activities = [_activity(reward) for reward, _ in rewards]
         self.weights = reward_set.weights
         self.priority = _answer_priority(reward_set.specs)
         self.questions = [
@@ -131,11 +168,21 @@ def score_batch(
             functions = resolved[id(reward_set)] = _ResolvedSet(reward_set, config.sample_limits)
         rows.append((functions, ground_truth, response, bad_input(ground_truth, response)))
     scores = BatchScores(components={column: [] for column in config.component_columns})
+    seconds = [0.0] * len(ACTIVITIES)  # by activity, as a list: added to once per reward call
+    questions = 0
     for start in range(0, len(rows), AHEAD_ROWS):
         ahead = rows[start : start + AHEAD_ROWS]
-        pool.scoring_processes.verify_ahead(_questions(ahead), config.sample_limits)
+        started = time.perf_counter()
+        asked = pool.scoring_processes.verify_ahead(_questions(ahead), config.sample_limits)
+        seconds[ACTIVITIES.index(MATH_VERIFY)] += time.perf_counter() - started
+        questions += asked.questions
+        scores.stats.math_verify_seconds += asked.seconds
         for row in ahead:
-            _score_row(scores, row)
+            _score_row(scores, row, seconds)
+    scores.stats.seconds = dict(zip(ACTIVITIES, seconds))
+    # each question the rows put to math-verify was asked (ahead, or again when its row was
+    # scored if its verdict was not remembered) or answered from the memo
+    scores.stats.memo_hits = max(0, questions - len(scores.stats.math_verify_seconds))
     return scores
 
 
@@ -153,13 +200,22 @@ def _questions(rows: Sequence[Row]) -> Iterator[Question]:
                 yield question
 
 
-def _score_row(scores: BatchScores, row: Row) -> None:
+def _score_row(scores: BatchScores, row: Row, seconds: list[float]) -> None:
+    """Score one row into ``scores``, adding the time each of its rewards took to ``seconds``
+    (by activity) and math-verify's time on a question asked again to the stats."""
     resolved, ground_truth, response, problem = row
     values: dict[str, float] = {}
     answer = None
     reward, correct = 0.0, False
     if problem is None:
-        results = [scorer(ground_truth, response) for scorer in resolved.scorers]
+        results = []
+        for scorer, activity in zip(resolved.scorers, resolved.activities):
+            started = time.perf_counter()
+            result = scorer(ground_truth, response)
+            seconds[activity] += time.perf_counter() - started
+            results.append(result)
+            if result.verify_seconds is not None:
+                scores.stats.math_verify_seconds.append(result.verify_seconds)
         values = {
             column: result.reward
             for column, result in zip(resolved.columns, results)

@@ -5,6 +5,7 @@ num_workers: 8            # partitions / parallel scoring slots for one step
 stop_strings: null        # default next stop strings
 sample_timeout: 5.0       # seconds one sample may spend in math-verify or a user's function
 sample_memory_mb: 4096    # memory the scoring process may use for one such sample
+monitor: true             # report what is scored to the Dask scheduler (/metrics, its page)
 reward_functions:
   - {name: format, weight: 0.2}
   - {name: math_expr, weight: 0.8, kwargs: {tag: answer}}
@@ -38,6 +39,7 @@ TOP_LEVEL_KEYS = (
     "stop_strings",
     "sample_timeout",
     "sample_memory_mb",
+    "monitor",
     "reward_functions",
     "by_data_source",
 )
@@ -81,6 +83,9 @@ class ScoringConfig:
     stop_strings: tuple[str, ...] | None = None
     sample_timeout: float = DEFAULT_TIME_LIMIT
     sample_memory_mb: int = DEFAULT_MEMORY_MB
+    monitor: bool = field(default=True, compare=False)
+    """Whether scoring on a cluster reports its figures to the scheduler (Prometheus, the
+    dashboard page); it changes no score, so two configs that differ only here are equal."""
     _by_source: dict[str, RewardSet] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +116,7 @@ class ScoringConfig:
             "stop_strings": None if self.stop_strings is None else list(self.stop_strings),
             "sample_timeout": self.sample_timeout,
             "sample_memory_mb": self.sample_memory_mb,
+            "monitor": self.monitor,
             "reward_functions": entries(self.rewards),
             "by_data_source": {
                 source: {"reward_functions": entries(reward_set)}
@@ -171,6 +177,7 @@ def load_config(
         stop_strings=_stop_strings(source.get("stop_strings")),
         sample_timeout=_sample_timeout(source.get("sample_timeout", DEFAULT_TIME_LIMIT)),
         sample_memory_mb=_sample_memory_mb(source.get("sample_memory_mb", DEFAULT_MEMORY_MB)),
+        monitor=_monitor(source.get("monitor", True)),
     )
 
 
@@ -279,6 +286,12 @@ def _num_workers(value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"config: num_workers must be a positive integer, not {value!r}")
+    return value
+
+
+def _monitor(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"config: monitor must be true or false, not {value!r}")
     return value
 
 

@@ -52,9 +52,15 @@ def math_verify_func(golds: Sequence[str], predictions: Sequence[str]) -> tuple[
 
 def _judged(ground_truth: str, answer: str, limits: SampleLimits) -> RewardResult:
     """The answer checked by math-verify: 1.0 when equivalent, and why not, if it could not say."""
-    score, problem = pool.scoring_processes.verify(*question(ground_truth, answer), limits)
-    correct = score > CORRECT_ABOVE
-    return RewardResult(1.0 if correct else 0.0, correct, answer, problem=problem)
+    verdict = pool.scoring_processes.verdict(*question(ground_truth, answer), limits)
+    correct = verdict.score > CORRECT_ABOVE
+    return RewardResult(
+        1.0 if correct else 0.0,
+        correct,
+        answer,
+        problem=verdict.problem,
+        verify_seconds=verdict.seconds,
+    )
 
 
 def math_expression_answer(ground_truth: str, response: str, tag: str = "answer") -> str | None:
@@ -95,7 +101,13 @@ def geo3k_result(
     answer = geo3k_answer(ground_truth, response, format_score)
     judged = RewardResult(0.0, False) if answer is None else _judged(ground_truth, answer, limits)
     reward = (1.0 - format_score) * judged.reward + format_score * has_format
-    return RewardResult(reward, judged.correct, answer, problem=judged.problem)
+    return RewardResult(
+        reward,
+        judged.correct,
+        answer,
+        problem=judged.problem,
+        verify_seconds=judged.verify_seconds,
+    )
 
 
 def math_expression_reward(

@@ -50,6 +50,9 @@ class RewardResult:
     fallback: bool = False
     """The answer is the whole response, judged for want of a tagged one."""
     problem: Problem | None = None
+    verify_seconds: float | None = None
+    """The seconds math-verify took on the reward's question, when it had to be asked (None
+    when it was remembered, or when the reward asks math-verify nothing)."""
 
     @property
     def pair(self) -> tuple[float, bool | None]:

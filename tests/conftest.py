@@ -4,6 +4,7 @@ a tokenizer made on the spot, ``rollscore serve`` processes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -90,16 +91,27 @@ def corpus_path(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("corpus") / "rollouts.jsonl", 40, 8)
 
 
+def dask_command() -> str:
+    """The ``dask`` command of the Python running the tests (its environment's, not another's
+    earlier on the PATH)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return shutil.which("dask", path=path) or pytest.fail("the dask command is not installed")
+
+
 class DaskProcesses:
     """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, started as a user starts
-    them; :meth:`stop` stops every one still running."""
+    them (with ``environment`` added to this process's); :meth:`stop` stops every one still
+    running."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, environment: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self.command = shutil.which("dask") or pytest.fail("the dask command is not installed")
+        self.command = dask_command()
+        self.environment = {**os.environ, **(environment or {})}
         self.processes: list[subprocess.Popen] = []
         self.scheduler: subprocess.Popen | None = None
         self.address = ""
+        self.dashboard = ""
+        """The scheduler's dashboard, ``http://127.0.0.1:PORT``."""
 
     def start_scheduler(self) -> str:
         """Start a scheduler; returns its address once it listens."""
@@ -111,7 +123,9 @@ class DaskProcesses:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.address = json.loads(scheduler_file.read_text())["address"]
+        started = json.loads(scheduler_file.read_text())
+        self.address = started["address"]
+        self.dashboard = f"http://127.0.0.1:{started['services']['dashboard']}"
         return self.address
 
     def start_workers(self, count: int) -> None:
@@ -126,7 +140,10 @@ class DaskProcesses:
 
     def _start(self, *arguments: str) -> subprocess.Popen:
         process = subprocess.Popen(
-            [self.command, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [self.command, *arguments],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.environment,
         )
         self.processes.append(process)
         return process

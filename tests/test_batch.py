@@ -4,6 +4,7 @@ answers and errors; a bad row scores 0.0 and never stops the batch."""
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from rollscore.rewards import (
@@ -17,6 +18,9 @@ from rollscore.rewards import (
 
 from bench.corpus import read_rows, write_corpus
 
+FORMAT_AND_MATH = {
+    "reward_functions": [{"name": "format", "weight": 0.2}, {"name": "math_expr", "weight": 0.8}]
+}
 MIXED_FUNCTIONS = [
     ("format", format_reward, 0.2),
     ("exact_alnum", exact_answer_alphanumeric_reward, 0.3),
@@ -262,3 +266,42 @@ def test_a_row_with_an_error_scores_zero_whatever_its_other_rewards_gave():
     assert scores.components["reward_format"] == [1.0]  # what format said is kept
     assert math.isnan(scores.components["reward_math_expr"][0])
     assert scores.extracted_answer == ["9^{9^{9^{9^{9}}}}"]
+
+
+def unseen_numbers(count: int) -> list[str]:
+    """Integers no other test asks math-verify about, so this process's memo knows none."""
+    return [str(number) for number in random.Random().sample(range(10**9, 10**10), count)]
+
+
+def test_score_batch_says_what_math_verify_was_asked_and_what_its_memo_answered():
+    a, b, c = unseen_numbers(3)
+    ground_truths = [a, a, b, c, c, c, a, None]
+    responses = [f"<answer>{a}</answer>", f"<answer>{a}</answer>", f"<answer>{b}</answer>"]
+    responses += [f"<think>t</think><answer>{c}.0</answer>"] * 3 + ["no tag", "<answer>1</answer>"]
+    config = load_config(FORMAT_AND_MATH)
+
+    first = score_batch(config, ground_truths, responses).stats
+    again = score_batch(config, ground_truths, responses).stats
+
+    assert len(first.math_verify_seconds) == 3  # three distinct questions, asked once each
+    assert all(0 < seconds < 5 for seconds in first.math_verify_seconds)
+    assert first.memo_hits == 6 - 3  # six rows ask; the repeats are answered from the memo
+    assert first.seconds["math-verify"] >= sum(first.math_verify_seconds)
+    assert first.seconds["other-rewards"] > 0  # the format reward
+    assert first.seconds["user-functions"] == 0
+    assert again.math_verify_seconds == []
+    assert again.memo_hits == 6
+
+
+def test_a_users_function_spends_its_own_time(module_dir):
+    (module_dir / "slow_reward.py").write_text(
+        "import time\n\ndef score(ground_truth, response):\n    time.sleep(0.1)\n"
+        "    return (1.0, True)\n"
+    )
+    config = load_config({"reward_functions": [{"name": "slow_reward:score", "weight": 1.0}]})
+
+    stats = score_batch(config, ["a"] * 4, ["b"] * 4).stats
+
+    assert stats.seconds["user-functions"] >= 0.4
+    assert stats.seconds["math-verify"] < 0.1
+    assert stats.math_verify_seconds == [] and stats.memo_hits == 0

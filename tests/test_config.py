@@ -588,3 +588,16 @@ def test_override_replaces_a_parents_mapping_instead_of_merging(tmp_path):
 
     assert [spec.name for spec in config.rewards.specs] == ["exact_alnum"]
     assert config.num_workers is None  # replaced, not merged
+
+
+MATH_CONFIG = {"reward_functions": [FORMAT, {"name": "math_expr", "weight": 0.8}]}
+
+
+def test_monitor_is_a_setting_that_changes_no_score():
+    assert load_config(MATH_CONFIG).monitor is True
+    off = load_config({**MATH_CONFIG, "monitor": False})
+    assert off.monitor is False
+    assert off == load_config(MATH_CONFIG)  # a run may resume with it changed
+    assert load_config(off.to_mapping()).monitor is False
+    with pytest.raises(ConfigError, match="monitor must be true or false, not 'no'"):
+        load_config({**MATH_CONFIG, "monitor": "no"})

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import pyarrow as pa
 from distributed import Client
+from distributed.metrics import context_meter
 from fsspec.core import url_to_fs
 from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.inputs.block import Block
@@ -372,11 +373,13 @@ def read_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
 
 def read_partition(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame:
     """The rows of a partition's blocks, one after the other, with exactly the columns and
-    types of ``schema``: consecutive JSON blocks (of small files, say) read into one frame."""
+    types of ``schema``: consecutive JSON blocks (of small files, say) read into one frame. The
+    time it takes shows as reading in Dask's fine performance metrics."""
     frames = []
-    for parquet, run in itertools.groupby(blocks, lambda block: block.kind == "parquet"):
-        if parquet:
-            frames += [read_parquet_rows(block, schema) for block in run]
-        else:
-            frames.append(read_json_blocks(list(run), schema))
-    return frames[0] if len(frames) == 1 else concat_rows(frames)
+    with context_meter.meter("reading"):
+        for parquet, run in itertools.groupby(blocks, lambda block: block.kind == "parquet"):
+            if parquet:
+                frames += [read_parquet_rows(block, schema) for block in run]
+            else:
+                frames.append(read_json_blocks(list(run), schema))
+        return frames[0] if len(frames) == 1 else concat_rows(frames)

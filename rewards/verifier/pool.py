@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from multiprocessing.connection import Connection
+from typing import NamedTuple
 
 from rollscore.rewards.errors import VerifierUnavailable
 from rollscore.rewards.result import ErrorKind, Problem, RewardResult
@@ -68,6 +69,31 @@ than a pipe holds, so that sending never waits for a process that waits to send 
 
 DEFAULT_LIMITS = SampleLimits()
 SCORING_PROCESS_MODULE = "rollscore.rewards.verifier.scoring_process"
+
+
+class Answer(NamedTuple):
+    """A scoring process's reply to one request, and the wall seconds it took: from the reply
+    before it (or from the start, for the first), since a request asked ahead waits its turn."""
+
+    reply: Reply
+    seconds: float
+
+
+class Verdict(NamedTuple):
+    """math-verify's score of one question, the problem that kept it from a verdict (then the
+    score is 0.0), and the seconds math-verify took on it, or None when the memo answered."""
+
+    score: float
+    problem: Problem | None
+    seconds: float | None
+
+
+class AskedAhead(NamedTuple):
+    """What :meth:`ScoringProcesses.verify_ahead` did: how many questions it was given, repeats
+    included, and the seconds math-verify took on each one it had to ask."""
+
+    questions: int
+    seconds: list[float]
 
 
 def _process_environment() -> dict[str, str]:
@@ -130,34 +156,39 @@ class ScoringProcess:
         said = f": {lines[-1]}" if lines else ""
         return f"the scoring process could not start (exit code {code}){said}"
 
-    def ask_in_turn(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
-        """The replies to ``requests``, sent a few ahead (:data:`AHEAD_REQUESTS`) so that the
+    def ask_in_turn(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Answer]:
+        """The answers to ``requests``, sent a few ahead (:data:`AHEAD_REQUESTS`) so that the
         process goes from one to the next. Each waits at most its time limit plus
         :data:`KILL_GRACE` once the one before it is answered: a process that does not answer in
         time is killed and says ``timeout``, one that dies says ``crashed``. Stops at the first
         reply in :data:`RETRIED` (killing the process if it was already sent more), so there may
-        be fewer replies than requests: the rest are the caller's to ask again."""
+        be fewer answers than requests: the rest are the caller's to ask again."""
         self.wait_ready()
-        replies: list[Reply] = []
+        answers: list[Answer] = []
         sent: list[int] = []  # the size of each request sent
+        turn = time.perf_counter()  # when the request answered next had its turn
         try:
-            while len(replies) < len(requests):
-                self._send_ahead(requests, sent, len(replies))
-                head = requests[len(replies)]
+            while len(answers) < len(requests):
+                self._send_ahead(requests, sent, len(answers))
+                head = requests[len(answers)]
                 if not self._replies.poll(head.limits.seconds + KILL_GRACE):
                     self.kill()
                     stopped = f"took over {head.limits.seconds:g} s and was stopped"
-                    return [*replies, ("timeout", stopped)]
-                replies.append(self._replies.recv())
-                if replies[-1][0] in RETRIED:
+                    return [*answers, Answer(("timeout", stopped), time.perf_counter() - turn)]
+                reply = self._replies.recv()
+                answered = time.perf_counter()
+                answers.append(Answer(reply, answered - turn))
+                turn = answered
+                if reply[0] in RETRIED:
                     break
         except (EOFError, OSError):
             code = self.popen.wait()
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            return [*replies, ("crashed", f"crashed: its scoring process {how}")]
-        if len(sent) > len(replies):
+            crashed = ("crashed", f"crashed: its scoring process {how}")
+            return [*answers, Answer(crashed, time.perf_counter() - turn)]
+        if len(sent) > len(answers):
             self.kill()  # still busy with requests whose replies nobody will read
-        return replies
+        return answers
 
     def _send_ahead(
         self, requests: Sequence[VerifyRequest | CallRequest], sent: list[int], answered: int
@@ -208,29 +239,42 @@ class ScoringProcesses:
     ) -> tuple[float, Problem | None]:
         """math-verify's score of ``predictions`` against ``golds`` (1.0 or 0.0), and the
         problem that kept it from a verdict (then the score is 0.0)."""
+        return self.verdict(golds, predictions, limits)[:2]
+
+    def verdict(
+        self,
+        golds: Sequence[str],
+        predictions: Sequence[str],
+        limits: SampleLimits = DEFAULT_LIMITS,
+    ) -> Verdict:
+        """:meth:`verify`'s score and problem, with the seconds math-verify took when it had to
+        be asked (None when the memo answered)."""
         request = VerifyRequest(tuple(golds), tuple(predictions), limits)
-        reply = self._recalled(request)
+        reply, seconds = self._recalled(request), None
         if reply is None:
-            [reply] = self._ask_all([request])
+            [(reply, seconds)] = self._ask_all([request])
             self._remember(request, reply)
         status, value = reply
         if status == "ok":
-            return value, None
-        return 0.0, _problem(status, f"math-verify {value}")
+            return Verdict(value, None, seconds)
+        return Verdict(0.0, _problem(status, f"math-verify {value}"), seconds)
 
     def verify_ahead(
         self,
         questions: Iterable[tuple[Sequence[str], Sequence[str]]],
         limits: SampleLimits = DEFAULT_LIMITS,
-    ) -> None:
+    ) -> AskedAhead:
         """Ask math-verify about each distinct (golds, predictions) not remembered yet, several
         in flight to one process, and remember the verdicts, so that :meth:`verify` then answers
         those from the memo. A reply is what :meth:`verify` would have got: a timeout or a
         death is asked once more of a fresh process."""
-        requests = (VerifyRequest(tuple(g), tuple(p), limits) for g, p in questions)
+        requests = [VerifyRequest(tuple(g), tuple(p), limits) for g, p in questions]
         pending = list(dict.fromkeys(r for r in requests if self._recalled(r) is None))
-        for request, reply in zip(pending, self._ask_all(pending)):
+        seconds = []
+        for request, (reply, took) in zip(pending, self._ask_all(pending)):
             self._remember(request, reply)
+            seconds.append(took)
+        return AskedAhead(len(requests), seconds)
 
     def _recalled(self, request: VerifyRequest) -> Reply | None:
         """The remembered reply to ``request``, unless there is none or it has expired."""
@@ -255,37 +299,40 @@ class ScoringProcesses:
     ) -> RewardResult:
         """A user's reward function ``name`` called on one sample in a scoring process."""
         request = CallRequest(name, kwargs, ground_truth, response, limits, user_module_path())
-        [(status, value)] = self._ask_all([request])
+        [((status, value), _)] = self._ask_all([request])
         if status == "ok":
             reward, correct = value
             return RewardResult(reward, correct)
         return RewardResult(0.0, False, problem=_problem(status, f"{name} {value}"))
 
-    def _ask_all(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
-        """The reply to each request, asked in turn of a process; one that timed out or whose
-        process died is asked once more of a fresh process, and the rest of a fresh one too."""
-        replies: list[Reply] = []
-        while len(replies) < len(requests):
-            answered = self._ask_once(requests[len(replies) :])
-            if answered[-1][0] in RETRIED:
-                [answered[-1]] = self._ask_once([requests[len(replies) + len(answered) - 1]])
-            replies += answered
-        return replies
+    def _ask_all(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Answer]:
+        """The answer to each request, asked in turn of a process; one that timed out or whose
+        process died is asked once more of a fresh process (its seconds are then both tries'),
+        and the rest of a fresh one too."""
+        answers: list[Answer] = []
+        while len(answers) < len(requests):
+            answered = self._ask_once(requests[len(answers) :])
+            first_try = answered[-1]
+            if first_try.reply[0] in RETRIED:
+                [again] = self._ask_once([requests[len(answers) + len(answered) - 1]])
+                answered[-1] = Answer(again.reply, first_try.seconds + again.seconds)
+            answers += answered
+        return answers
 
-    def _ask_once(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Reply]:
-        """The replies of one process to ``requests`` (see :meth:`ScoringProcess.ask_in_turn`)."""
+    def _ask_once(self, requests: Sequence[VerifyRequest | CallRequest]) -> list[Answer]:
+        """The answers of one process to ``requests`` (see :meth:`ScoringProcess.ask_in_turn`)."""
         process = self._checkout()
         try:
-            replies = process.ask_in_turn(requests)
+            answers = process.ask_in_turn(requests)
         finally:
             with self._lock:
                 self._running.discard(process)
-        if replies[-1][0] in RETRIED:
+        if answers[-1].reply[0] in RETRIED:
             process.close()  # a timed-out process may hold what it was computing: never reuse it
             self._checkin(ScoringProcess())  # start the replacement now, so it is warm when needed
         else:
             self._checkin(process)
-        return replies
+        return answers
 
     def _checkout(self) -> ScoringProcess:
         with self._lock:
