@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 from rollscore.pipeline.cluster import local_cluster
 
 from bench.corpus import write_corpus
@@ -35,6 +35,16 @@ def client():
     tests that only use it."""
     with local_cluster(2, "127.0.0.1:0") as cluster, Client(cluster) as session_client:
         yield session_client
+
+
+@pytest.fixture(scope="session")
+def users_cluster():
+    """The address of a cluster of the user's own, reached by address: Dask's own
+    ``LocalCluster`` (plain TCP, no credentials) of two single-threaded workers on 127.0.0.1."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 WORD_TOKENS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
@@ -100,13 +110,13 @@ def dask_command() -> str:
 
 class DaskProcesses:
     """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, started as a user starts
-    them (with ``environment`` added to this process's); :meth:`stop` stops every one still
-    running."""
+    them (with ``environment`` added to this process's at the time each starts); :meth:`stop`
+    stops every one still running."""
 
     def __init__(self, folder: Path, environment: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.command = dask_command()
-        self.environment = {**os.environ, **(environment or {})}
+        self.environment = environment or {}
         self.processes: list[subprocess.Popen] = []
         self.scheduler: subprocess.Popen | None = None
         self.address = ""
@@ -143,7 +153,7 @@ class DaskProcesses:
             [self.command, *arguments],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=self.environment,
+            env={**os.environ, **self.environment},
         )
         self.processes.append(process)
         return process

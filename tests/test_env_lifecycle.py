@@ -29,14 +29,14 @@ METADATA = [{"ground_truth": "2"}, {"ground_truth": "4"}]
 def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
     with VLMEnvironment(CONFIG) as environment:
         workers = environment.client.scheduler_info()["workers"]
-        address = environment.client.scheduler.address
+        address, security = environment.client.scheduler.address, environment.client.security
         pids = environment.client.run(os.getpid)
         result = environment.step(SAMPLES, METADATA)
 
         assert len(workers) == 2
         assert all(info["nthreads"] == 1 for info in workers.values())
-        assert all(worker.startswith("tcp://127.0.0.1:") for worker in workers)
-        assert address.startswith("tcp://127.0.0.1:")
+        assert all(worker.startswith("tls://127.0.0.1:") for worker in workers)
+        assert address.startswith("tls://127.0.0.1:")
         assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
         for pid in pids.values():  # each worker already runs its math-verify process
             children = psutil.Process(pid).children()
@@ -45,8 +45,8 @@ def test_owned_cluster_is_local_single_threaded_warm_and_closed_on_exit():
             )
         assert result.rewards.tolist() == pytest.approx([0.95, 0.15])
 
-    with pytest.raises(OSError):
-        Client(address, timeout="2s")
+    with pytest.raises(OSError):  # with the cluster's own credentials: it is gone
+        Client(address, security=security, timeout="2s")
     environment.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         environment.step(SAMPLES, METADATA)

@@ -53,7 +53,9 @@ def slime_requests(count: int) -> list[tuple[str, dict]]:
 
 def assert_all_answered(answers: list[Answer]) -> None:
     assert [(a.status, a.error) for a in answers] == [(200, None)] * len(answers)
-    assert [a.body["reward"] for a in answers] == [1.0 - i % 2 for i in range(len(answers))]
+    assert [a.body["reward"] for a in answers] == [1.0 - i % 2 for i in range(len(answers))], (
+        answers[0].body
+    )
 
 
 def health(url: str, headers: dict | None = None) -> dict:

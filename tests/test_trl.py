@@ -114,14 +114,14 @@ def test_an_owned_cluster_closes_even_from_another_thread_and_a_given_client_sta
     with ThreadPoolExecutor(1) as setup:  # started in a thread, closed in this one
         reward = setup.submit(TRLReward, {**FORMAT_AND_MATH, "num_workers": 1}).result()
     with reward:
-        address = reward.client.scheduler.address
+        address, security = reward.client.scheduler.address, reward.client.security
         rewards = reward(["1 + 2?"], ["<answer>3</answer>"], ground_truth=["3"])
     with TRLReward(FORMAT_AND_MATH, client) as given:
         assert given.client is client
 
     assert rewards == [format_and_math("3", "<answer>3</answer>")[0]]
-    with pytest.raises(OSError):
-        Client(address, timeout="2s")
+    with pytest.raises(OSError):  # with the cluster's own credentials: it is gone
+        Client(address, security=security, timeout="2s")
     assert client.submit(sum, [1, 2]).result() == 3
 
 

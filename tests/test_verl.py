@@ -15,6 +15,7 @@ import dask
 import psutil
 import pytest
 import yaml
+from distributed import Client
 from rollscore.env import VerlReward
 from rollscore.rewards import (
     combine_reward_functions,
@@ -141,11 +142,11 @@ def assert_placed_at_the_last_response_token(reward_tensor, data, scores: list[f
 
 @pytest.mark.parametrize("return_dict", [True, False], ids=["dicts", "floats"])
 @pytest.mark.parametrize("manager", ["NaiveRewardManager", "DAPORewardManager"])
-def test_legacy_per_sample_managers(client, tokenizer, manager, return_dict):
+def test_legacy_per_sample_managers(users_cluster, tokenizer, manager, return_dict):
     from verl.workers import reward_manager
 
     data = rollouts(tokenizer)
-    with VerlReward(CONFIG, return_dict, scheduler=client.scheduler.address) as reward:
+    with VerlReward(CONFIG, return_dict, scheduler=users_cluster) as reward:
         managing = getattr(reward_manager, manager)(tokenizer, 0, reward)
         result = managing(data, return_dict=True)
 
@@ -160,11 +161,11 @@ def test_legacy_per_sample_managers(client, tokenizer, manager, return_dict):
         assert extra == {}
 
 
-def test_legacy_batch_manager_with_the_batch_form(client, tokenizer):
+def test_legacy_batch_manager_with_the_batch_form(users_cluster, tokenizer):
     from verl.workers.reward_manager import BatchRewardManager
 
     data = rollouts(tokenizer)
-    with VerlReward(CONFIG, return_dict=True, scheduler=client.scheduler.address) as reward:
+    with VerlReward(CONFIG, return_dict=True, scheduler=users_cluster) as reward:
         # reward_weight: one of verl's reward_kwargs, which reach the function unused
         managing = BatchRewardManager(tokenizer, 0, reward.batch, reward_weight=1.0)
         result = managing(data, return_dict=True)
@@ -187,7 +188,7 @@ def event_loop_for_verl():
 
 @pytest.mark.parametrize("manager", ["naive", "dapo"])
 def test_reward_loop_workers_load_the_users_file(
-    client, tokenizer, tmp_path, event_loop_for_verl, manager
+    users_cluster, tokenizer, tmp_path, event_loop_for_verl, manager
 ):
     from omegaconf import OmegaConf
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
@@ -214,7 +215,7 @@ def test_reward_loop_workers_load_the_users_file(
     data = rollouts(tokenizer)
 
     # DASK_SCHEDULER_ADDRESS, as every reward process of a training run would have it
-    with dask.config.set({"scheduler-address": client.scheduler.address}):
+    with dask.config.set({"scheduler-address": users_cluster}):
         worker = RewardLoopWorker(settings)  # each row in a thread of its own, all at once
         reward = worker.reward_manager.compute_score.args[0]  # the file's compute_score
         try:
@@ -256,7 +257,9 @@ def test_a_batch_whose_lists_disagree_in_length_is_refused(sources):
     reward.close()
 
 
-def test_an_owned_cluster_starts_on_the_first_call_and_closes_and_a_given_one_stays(client):
+def test_an_owned_cluster_starts_on_the_first_call_and_closes_and_a_given_one_stays(
+    users_cluster,
+):
     before = spawned_children()
     reward = VerlReward({**CONFIG, "num_workers": 1})
     assert spawned_children() == before  # loading the file starts nothing
@@ -269,6 +272,7 @@ def test_an_owned_cluster_starts_on_the_first_call_and_closes_and_a_given_one_st
     assert len(started) == 1
     assert not psutil.wait_procs(list(started), timeout=30)[1]
 
-    with VerlReward(CONFIG, scheduler=client.scheduler.address) as given:
+    with VerlReward(CONFIG, scheduler=users_cluster) as given:
         assert given.batch(["choice"], ["<answer>A</answer>"], [None]) == [0.0]
-    assert client.submit(sum, [1, 2]).result() == 3
+    with Client(users_cluster) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
