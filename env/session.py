@@ -4,15 +4,17 @@ batch there, as every front end scores: a Dask dataframe mapped with the partiti
 The cluster is the one behind a given client, which the session never closes, or a local one
 (:func:`rollscore.pipeline.cluster.local_cluster`) that it starts, warms and closes. Every
 adapter (NeMo-RL's ``VLMEnvironment``, the TRL reward, the verl reward) scores through one of
-these. A step's tasks show in the dashboard's task stream under :data:`STEP_TOKEN`, and Dask
-scores a partition again elsewhere if its worker dies. A session is one Dask span
+these. A step's tasks show in the dashboard's task stream under :data:`STEP_TOKEN`; a partition
+whose worker dies is scored again on the workers left. A session is one Dask span
 (``rollscore`` / its name), watched by rollscore's monitor unless the config turns it off
 (:mod:`rollscore.pipeline.monitor`).
 """
 
 from __future__ import annotations
 
+import math
 import uuid
+from concurrent.futures import CancelledError
 from contextlib import ExitStack, closing
 
 import dask
@@ -32,9 +34,9 @@ STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
 asks for them)."""
 WARM_UP_ANSWER = "\\boxed{1}"
 """Scored against itself by each worker when a session starts, to start its scoring process."""
-LARGE_GRAPH = "1 TiB"
-"""A batch travels in its graph (so a partition whose worker dies is scored again): Dask's
-warning about large graphs does not apply to it."""
+SCATTER_ATTEMPTS = 3
+"""Times a batch is sent and scored when a worker dies holding some of its rows: Dask cannot
+score them again from rows it no longer has, so the session sends them again."""
 
 
 class ScoringSession:
@@ -82,23 +84,32 @@ class ScoringSession:
         wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
         if frame.empty:
             return self._empty_scores[wanted]
-        with dask.config.set(
-            {
-                # the kernel gets the values as given: a number is no response text
-                "dataframe.convert-string": False,
-                "distributed.admin.large-graph-warning-threshold": LARGE_GRAPH,
-            }
-        ):
-            batch = dd.from_pandas(frame, npartitions=self.partitions, sort=False)
+        for attempt in range(1, SCATTER_ATTEMPTS + 1):
+            try:
+                return self._scores(frame, token)[wanted]
+            except CancelledError:  # a worker died holding some of the rows: Dask forgot them
+                if attempt == SCATTER_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _scores(self, frame: pd.DataFrame, token: str) -> pd.DataFrame:
+        """Every score column of ``frame``'s rows: its partitions sent straight to the workers
+        (one hop, where a graph would carry them through the scheduler), a Dask dataframe of
+        them mapped with the kernel, the scores gathered straight from the workers."""
+        size = math.ceil(len(frame) / self.partitions)
+        parts = [frame.iloc[start : start + size] for start in range(0, len(frame), size)]
+        sent = self.client.scatter(parts, direct=True, hash=False)
+        # the kernel gets the values as given: a number is no response text
+        with dask.config.set({"dataframe.convert-string": False}):
+            batch = dd.from_delayed(sent, meta=frame.iloc[:0], verify_meta=False)
             scored = batch.map_partitions(
                 score_partition, self.config, meta=self._empty_scores, token=token
             )
-            # one future per partition, gathered straight from the workers: computing the
-            # collection itself would first concatenate them on one worker
-            partitions = scored.to_delayed()
+            # one future per partition: computing the collection itself would first
+            # concatenate them on one worker
             with dask.annotate(span=self._span):
-                futures = self.client.compute(partitions)
-        return pd.concat(self.client.gather(futures))[wanted]
+                futures = self.client.compute(scored.to_delayed())
+        return pd.concat(self.client.gather(futures))
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client
