@@ -12,7 +12,6 @@ whose worker dies is scored again on the workers left. A session is one Dask spa
 
 from __future__ import annotations
 
-import math
 import uuid
 from concurrent.futures import CancelledError
 from contextlib import ExitStack, closing
@@ -93,12 +92,17 @@ class ScoringSession:
         raise AssertionError("unreachable")
 
     def _scores(self, frame: pd.DataFrame, token: str) -> pd.DataFrame:
-        """Every score column of ``frame``'s rows: its partitions sent straight to the workers
-        (one hop, where a graph would carry them through the scheduler), a Dask dataframe of
-        them mapped with the kernel, the scores gathered straight from the workers."""
-        size = math.ceil(len(frame) / self.partitions)
-        parts = [frame.iloc[start : start + size] for start in range(0, len(frame), size)]
-        sent = self.client.scatter(parts, direct=True, hash=False)
+        """Every score column of ``frame``'s rows, in row order: its partitions
+        (:func:`partitions_by_ground_truth`) sent straight to the workers (one hop, where a
+        graph would carry them through the scheduler), each to the worker that scored the
+        earlier rows of its ground truths, a Dask dataframe of them mapped with the kernel,
+        the scores gathered straight from the workers."""
+        workers = sorted(self.client.nthreads())
+        parts = partitions_by_ground_truth(frame, self.partitions)
+        sent = [
+            self.client.scatter(part, workers=[workers[index % len(workers)]], direct=True)
+            for index, part in parts.items()
+        ]
         # the kernel gets the values as given: a number is no response text
         with dask.config.set({"dataframe.convert-string": False}):
             batch = dd.from_delayed(sent, meta=frame.iloc[:0], verify_meta=False)
@@ -107,11 +111,22 @@ class ScoringSession:
             )
             # one future per partition: computing the collection itself would first
             # concatenate them on one worker
-            with dask.annotate(span=self._span):
-                futures = self.client.compute(scored.to_delayed())
-        return pd.concat(self.client.gather(futures))
+            partitions = scored.to_delayed()
+        with dask.annotate(span=self._span):
+            futures = self.client.compute(partitions)
+        return pd.concat(self.client.gather(futures)).sort_index()
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client
         given stays open and usable. Calling it again does nothing."""
         self._owned.close()
+
+
+def partitions_by_ground_truth(frame: pd.DataFrame, count: int) -> dict[int, pd.DataFrame]:
+    """``frame``'s rows in at most ``count`` partitions (the empty ones left out), the rows of
+    one ground truth always in the same one: a GRPO group's samples, and the samples of one
+    prompt that a server gets one by one over many batches, are scored on one worker, whose
+    memo then asks math-verify each of their questions once."""
+    keys = pd.util.hash_array(frame["ground_truth"].map(repr).to_numpy(dtype=object))
+    owners = keys % count
+    return {index: frame[owners == index] for index in range(count) if (owners == index).any()}

@@ -13,10 +13,12 @@ import threading
 import time
 import warnings
 
+import pandas as pd
 import pytest
 import torch
 from distributed import Client, get_task_stream
 from rollscore.env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
+from rollscore.env.session import partitions_by_ground_truth
 from rollscore.rewards import (
     bbox_giou_reward,
     combine_reward_functions,
@@ -484,15 +486,32 @@ def test_a_batch_of_long_responses_is_scored_without_dask_warning_of_a_large_gra
 
 
 def test_a_steps_partitions_are_dask_tasks_on_the_dashboards_task_stream(client):
-    batch = [conversation("<think>t</think><answer>1</answer>")] * 4, [{"ground_truth": "1"}] * 4
+    truths = [str(number) for number in range(16)]  # ground truths of both partitions
+    batch = (
+        [conversation(f"<think>t</think><answer>{truth}</answer>") for truth in truths],
+        [{"ground_truth": truth} for truth in truths],
+    )
     with (
         VLMEnvironment(FORMAT_AND_MATH, client) as environment,
         get_task_stream(client) as tasks,
     ):
-        assert environment.step(*batch).rewards.tolist() == [1.0] * 4
+        assert environment.step(*batch).rewards.tolist() == [1.0] * 16
 
     scoring = [task for task in tasks.data if "rollscore-step" in str(task["key"])]
     assert len(scoring) == 2  # one task per partition, under the step's name
+
+
+def test_the_samples_of_one_ground_truth_are_scored_in_one_partition():
+    frame = pd.DataFrame(
+        {"ground_truth": ["a", "b", "a", 7, None, "b", "7"] * 3, "response": ["r"] * 21}
+    )
+
+    parts = partitions_by_ground_truth(frame, 3)
+
+    assert sorted(index for part in parts.values() for index in part.index) == list(range(21))
+    owner = {truth: index for index, part in parts.items() for truth in part["ground_truth"]}
+    for index, part in parts.items():
+        assert all(owner[truth] == index for truth in part["ground_truth"])
 
 
 def test_steps_after_the_cluster_restarts_are_scored(client):

@@ -170,7 +170,8 @@ def test_the_batch_endpoint_returns_the_offline_score_columns(server):
     status, answer = post(server.url, "/score", body)
     frame = pd.DataFrame(body)
     assert status == 200
-    assert answer == column_results(score_partition(frame, load_config(CONFIG)))
+    scores = score_partition(frame, load_config(CONFIG))
+    assert answer == column_results(row_results(scores), list(scores.columns))
     assert answer["error_kind"][-1] == "bad_input"
     assert post(server.url, "/score", {"ground_truth": [], "response": []})[1]["reward"] == []
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 from rollscore.env.serve.errors import DeadlineExceeded, Overloaded, ShuttingDown
-from rollscore.env.session import ScoringSession
+from rollscore.env.serve.results import RowResult, row_results
+from rollscore.env.session import STEP_COLUMNS, ScoringSession
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -45,7 +46,7 @@ class Row:
 @dataclass
 class _Pending:
     rows: Sequence[Row]
-    answer: asyncio.Future[pd.DataFrame]
+    answer: asyncio.Future[list[RowResult]]
 
 
 class Batcher:
@@ -104,8 +105,13 @@ class Batcher:
             await asyncio.gather(*self._scoring, return_exceptions=True)
         self._threads.shutdown(wait=True)
 
-    async def score(self, rows: Sequence[Row]) -> pd.DataFrame:
-        """The kernel's step and component columns for ``rows``, in their order.
+    @property
+    def columns(self) -> list[str]:
+        """The score columns of a result: the kernel's step and component columns."""
+        return [*STEP_COLUMNS, *self.session.config.component_columns]
+
+    async def score(self, rows: Sequence[Row]) -> list[RowResult]:
+        """The kernel's step and component columns for each of ``rows``, in their order.
 
         Raises :class:`Overloaded` when the queue is full, :class:`ShuttingDown` after
         :meth:`stop`, :class:`DeadlineExceeded` after ``deadline`` seconds, and whatever
@@ -114,8 +120,8 @@ class Batcher:
         """
         if not self._accepting or self._waiting is None:
             raise ShuttingDown("the server is shutting down")
-        if not rows:  # nothing to score: the empty columns, without the cluster
-            return self.session.score(rows_frame(rows), True, SERVE_TOKEN)
+        if not rows:  # nothing to score, and no cluster asked
+            return []
         if self.queued_rows and self.queued_rows + len(rows) > self.max_queued_rows:
             raise Overloaded(self.queued_rows, self.max_queued_rows, self._retry_after())
         pending = _Pending(rows, asyncio.get_running_loop().create_future())
@@ -167,9 +173,7 @@ class Batcher:
         started = loop.time()
         try:
             frame = rows_frame([row for pending in gathered for row in pending.rows])
-            scores = await loop.run_in_executor(
-                self._threads, self.session.score, frame, True, SERVE_TOKEN
-            )
+            scores = await loop.run_in_executor(self._threads, self._results, frame)
         except Exception as error:
             for pending in gathered:
                 if not pending.answer.done():
@@ -179,15 +183,19 @@ class Batcher:
             for pending in gathered:
                 end = start + len(pending.rows)
                 if not pending.answer.done():
-                    pending.answer.set_result(scores.iloc[start:end])
+                    pending.answer.set_result(scores[start:end])
                 start = end
             self.seconds_per_frame = 0.8 * self.seconds_per_frame + 0.2 * (loop.time() - started)
         finally:
             self.queued_rows -= sum(len(pending.rows) for pending in gathered)
             self._slots.release()
 
+    def _results(self, frame: pd.DataFrame) -> list[RowResult]:
+        """A frame's rows scored, as JSON values (in a worker thread: the loop only slices)."""
+        return row_results(self.session.score(frame, True, SERVE_TOKEN))
 
-def _retrieved(answer: asyncio.Future[pd.DataFrame]) -> None:
+
+def _retrieved(answer: asyncio.Future[list[RowResult]]) -> None:
     """Marks the outcome of a request that gave up (its deadline passed, its client left) as
     seen, so asyncio does not report it as never retrieved."""
     if not answer.cancelled():

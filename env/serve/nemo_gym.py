@@ -26,7 +26,6 @@ from rollscore.env.serve.results import (
     AsciiJSONResponse,
     GroundTruth,
     json_value,
-    row_results,
     sample_fields,
 )
 from rollscore.pipeline.metrics import assemble_metrics, metric_partials
@@ -144,10 +143,9 @@ def router(ground_truth_field: str = DEFAULT_GROUND_TRUTH_FIELD) -> APIRouter:
     async def verify(body: VerifyRequest, request: Request) -> AsciiJSONResponse:
         """Score one rollout; the request comes back with its reward and details."""
         batcher: Batcher = request.app.state.batcher
-        scores = await batcher.score([verify_row(body, ground_truth_field)])
-        return AsciiJSONResponse(
-            {**body.model_dump(exclude_unset=True), **sample_fields(row_results(scores)[0])}
-        )
+        [scored] = await batcher.score([verify_row(body, ground_truth_field)])
+        sent = await request.json()  # the request as sent, which FastAPI has read already
+        return AsciiJSONResponse({**sent, **sample_fields(scored)})
 
     @routes.post("/seed_session")
     async def seed_session(body: SeedSessionRequest) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def router() -> APIRouter:
     async def get_reward(body: GetRewardRequest, request: Request) -> AsciiJSONResponse:
         """Score each (query, prompt, label); the rewards in request order."""
         batcher: Batcher = request.app.state.batcher
-        scores = column_results(await batcher.score(reward_rows(body)))
+        scores = column_results(await batcher.score(reward_rows(body)), batcher.columns)
         return AsciiJSONResponse(
             {
                 "rewards": scores["reward"],

@@ -33,7 +33,11 @@ def json_value(value: object) -> object:
     return value
 
 
-def row_results(scores: pd.DataFrame) -> list[dict[str, Any]]:
+RowResult = dict[str, Any]
+"""One scored row: its score columns by name, as JSON values."""
+
+
+def row_results(scores: pd.DataFrame) -> list[RowResult]:
     """Each scored row as a mapping of its score columns (``reward``, ``correct``, each
     ``reward_<name>``, ``extracted_answer``, ``error``, ``error_kind``), nulls for what is
     missing."""
@@ -44,9 +48,9 @@ def row_results(scores: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def column_results(scores: pd.DataFrame) -> dict[str, list[Any]]:
-    """The score columns as lists, nulls for what is missing."""
-    return {column: [json_value(value) for value in scores[column].tolist()] for column in scores}
+def column_results(rows: list[RowResult], columns: list[str]) -> dict[str, list[Any]]:
+    """The score ``columns`` of scored rows, as lists."""
+    return {column: [row[column] for row in rows] for column in columns}
 
 
 def sample_fields(result: Mapping[str, Any]) -> dict[str, Any]:

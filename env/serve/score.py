@@ -47,6 +47,6 @@ def router() -> APIRouter:
     async def score(body: ScoreRequest, request: Request) -> dict[str, list[Any]]:
         """Score rows given as columns; the score columns back, in row order."""
         batcher: Batcher = request.app.state.batcher
-        return column_results(await batcher.score(score_rows(body)))
+        return column_results(await batcher.score(score_rows(body)), batcher.columns)
 
     return routes

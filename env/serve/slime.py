@@ -18,7 +18,6 @@ from rollscore.env.serve.batcher import Batcher, Row
 from rollscore.env.serve.results import (
     AsciiJSONResponse,
     GroundTruth,
-    row_results,
     sample_fields,
 )
 
@@ -40,7 +39,7 @@ def router() -> APIRouter:
     async def slime_reward(body: SlimeRequest, request: Request) -> AsciiJSONResponse:
         """Score one sample: its reward and details (``--reward-key reward``)."""
         batcher: Batcher = request.app.state.batcher
-        scores = await batcher.score([Row(body.label, body.response, body.data_source)])
-        return AsciiJSONResponse(sample_fields(row_results(scores)[0]))
+        [scored] = await batcher.score([Row(body.label, body.response, body.data_source)])
+        return AsciiJSONResponse(sample_fields(scored))
 
     return routes
