@@ -58,6 +58,21 @@ def assert_all_answered(answers: list[Answer]) -> None:
     )
 
 
+def load_until_queued(
+    url: str, requests: int, queued: int
+) -> tuple[list[Answer], threading.Thread]:
+    """``requests`` slime requests sent at once from a thread, returned once the server holds
+    ``queued`` rows accepted and unanswered: the answers (filled when the thread ends) and the
+    thread."""
+    answers: list[Answer] = []
+    load = threading.Thread(target=lambda: answers.extend(post_many(url, slime_requests(requests))))
+    load.start()
+    deadline = time.monotonic() + 60
+    while health(url)["queued_rows"] < queued and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return answers, load
+
+
 def health(url: str, headers: dict | None = None) -> dict:
     with urllib.request.urlopen(
         urllib.request.Request(url + "/health", headers=headers or {})
@@ -143,14 +158,7 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(
     server = start_server(
         "--config", str(slow_config), "--workers", "2", env=environment_with(serve_folder)
     )
-    answers: list[Answer] = []
-    load = threading.Thread(
-        target=lambda: answers.extend(post_many(server.url, slime_requests(160)))
-    )
-    load.start()
-    deadline = time.monotonic() + 60
-    while health(server.url)["queued_rows"] < 120 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    answers, load = load_until_queued(server.url, 160, 120)
     server.process.terminate()  # SIGTERM, with 120 or more requests accepted and unanswered
     load.join(120)
     assert server.process.wait(60) == 0
@@ -171,14 +179,7 @@ def test_a_worker_killed_mid_batch_costs_a_retry_not_a_reward(
     server = start_server(
         "--config", str(slow_config), "--scheduler", address, env=environment_with(serve_folder)
     )
-    answers: list[Answer] = []
-    load = threading.Thread(
-        target=lambda: answers.extend(post_many(server.url, slime_requests(240)))
-    )
-    load.start()
-    deadline = time.monotonic() + 60
-    while health(server.url)["queued_rows"] < 180 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    answers, load = load_until_queued(server.url, 240, 180)
     workers[0].kill()  # SIGKILL, with batches in flight on both workers
     workers[0].wait()
     load.join(120)

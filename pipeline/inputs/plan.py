@@ -92,16 +92,6 @@ class FileProbe:
     digest: str = ""
 
 
-def probe_file(file: InputFile) -> FileProbe:
-    """Look at one file: a Dask task, so files are read where the workers are."""
-    size, modified = file_state(file.url)
-    if file.kind == "parquet":
-        rows, schema, digest = parquet_footer(file.url)
-        return FileProbe(file, size, modified, "parquet", rows, schema, digest)
-    array = is_json_array(file.url, file.compression)
-    return FileProbe(file, size, modified, "json_array" if array else "jsonl")
-
-
 def probe_files(files: Sequence[InputFile]) -> list[FileProbe]:
     """Look at some files: a Dask task, so files are read where the workers are."""
     return [_probe(file) for file in files]
