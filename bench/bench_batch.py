@@ -77,7 +77,7 @@ def main() -> int:
     user_config = load_config(FORMAT_AS_USER)
     as_user, user_seconds = timed(score_batch, user_config, ground_truths, responses)
     report("format, built in (this process)", len(rows), built_in_seconds)
-    report("format as a user's function (child)", len(rows), user_seconds)
+    report("format as a user's function (scoring process)", len(rows), user_seconds)
     per_row = 1e6 * (user_seconds - built_in_seconds) / len(rows)
     print(f"a user's function costs {per_row:.0f} us more per row")
     differing_format = sum(a != b for a, b in zip(built_in.reward, as_user.reward))
