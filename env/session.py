@@ -33,9 +33,13 @@ STEP_COLUMNS = ["reward", "correct", "extracted_answer", "error", "error_kind"]
 asks for them)."""
 WARM_UP_ANSWER = "\\boxed{1}"
 """Scored against itself by each worker when a session starts, to start its scoring process."""
+WORKER_WAIT = 1.0
+"""Seconds a batch's partition waits for the worker chosen for it to be running (one gone or
+paused is left for the others: Dask's own wait is its 30 s connect timeout)."""
 SCATTER_ATTEMPTS = 3
-"""Times a batch is sent and scored when a worker dies holding some of its rows: Dask cannot
-score them again from rows it no longer has, so the session sends them again."""
+"""Times a batch is sent and scored when a worker dies holding some of its rows (Dask cannot
+score them again from rows it no longer has) or before it could take them (the session then
+cannot reach it): either way the session sends the rows again, to the workers left."""
 
 
 class ScoringSession:
@@ -86,7 +90,9 @@ class ScoringSession:
         for attempt in range(1, SCATTER_ATTEMPTS + 1):
             try:
                 return self._scores(frame, token)[wanted]
-            except CancelledError:  # a worker died holding some of the rows: Dask forgot them
+            # CancelledError: a worker died holding some of the rows, and Dask forgot them;
+            # OSError: a worker died between the listing of the workers and the sending.
+            except (CancelledError, OSError):
                 if attempt == SCATTER_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
@@ -99,10 +105,7 @@ class ScoringSession:
         the scores gathered straight from the workers."""
         workers = sorted(self.client.nthreads())
         parts = partitions_by_ground_truth(frame, self.partitions)
-        sent = [
-            self.client.scatter(part, workers=[workers[index % len(workers)]], direct=True)
-            for index, part in parts.items()
-        ]
+        sent = [self._send(part, workers[index % len(workers)]) for index, part in parts.items()]
         # the kernel gets the values as given: a number is no response text
         with dask.config.set({"dataframe.convert-string": False}):
             batch = dd.from_delayed(sent, meta=frame.iloc[:0], verify_meta=False)
@@ -115,6 +118,13 @@ class ScoringSession:
         with dask.annotate(span=self._span):
             futures = self.client.compute(partitions)
         return pd.concat(self.client.gather(futures)).sort_index()
+
+    def _send(self, part: pd.DataFrame, worker: str) -> object:
+        """``part`` held by ``worker``, or by any running worker when that one does not run."""
+        try:
+            return self.client.scatter(part, workers=[worker], direct=True, timeout=WORKER_WAIT)
+        except TimeoutError:  # Dask found no running worker of that address
+            return self.client.scatter(part, direct=True)
 
     def close(self) -> None:
         """Close the client and cluster this session started, if it started them; a client
