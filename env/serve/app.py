@@ -165,8 +165,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 class RequestGuard:
-    """ASGI middleware: the token check, then the body size limit (``413`` as soon as the body
-    passes it, whether or not it said its length)."""
+    """ASGI middleware: the token check, then the body size limit: ``413`` once a body that said
+    a length over it has arrived (read and dropped, so a client still sending it reads the
+    answer, not a reset connection), or as soon as a body of unsaid length passes it."""
 
     def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app = app
@@ -188,7 +189,8 @@ class RequestGuard:
                 return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._too_large(send)
+            if await _read_to_end(receive):
+                await self._too_large(send)
             return
         body = bytearray()
         more = True
@@ -221,6 +223,17 @@ class RequestGuard:
 
 
 JSON_TYPE = (b"content-type", b"application/json")
+
+
+async def _read_to_end(receive: Receive) -> bool:
+    """Read a request's body to its end, keeping none of it; False if the client left."""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        more = message.get("more_body", False)
+    return True
 
 
 def _without_content_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
