@@ -159,15 +159,20 @@ class DaskProcesses:
         return process
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in reversed(self.processes):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Interrupt the workers, then the scheduler (a worker whose scheduler left first
+        waits for it to come back), as one stops them by hand."""
+        schedulers = [process for process in self.processes if "scheduler" in process.args]
+        workers = [process for process in self.processes if process not in schedulers]
+        for group in (workers, schedulers):
+            for process in group:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+            for process in group:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ ADVERSARIAL_PAIRS = 600
 """Adversarial answers also verified against a simple gold and against the previous answer."""
 SHOWN = 40
 """Divergences listed in a failure message."""
+PROCESS_CHUNKS = 2
+"""Parts the inputs are cut into, each parsed plain and accelerated in processes of its own."""
 
 TRICKY = [
     r"\frac{3}{4}",
@@ -270,27 +272,54 @@ def _inputs(corpus_path: Path) -> dict[str, list]:
     return {"texts": texts, "pairs": [[index[g], index[p]] for g, p in dict.fromkeys(pairs)]}
 
 
-def _outcomes_in_fresh_processes(inputs: dict[str, list]) -> dict[str, dict]:
-    """Plain and scoring-process outcomes, computed at the same time in two fresh processes."""
+def _chunks(inputs: dict[str, list], count: int) -> list[dict[str, list]]:
+    """``inputs`` cut into ``count`` whole parts: each with its share of the pairs, every text
+    they name, and its share of the other texts."""
+    texts, pairs = inputs["texts"], inputs["pairs"]
+    paired = {index for pair in pairs for index in pair}
+    alone = [index for index in range(len(texts)) if index not in paired]
+    chunks = []
+    for chunk in range(count):
+        own_pairs = pairs[chunk::count]
+        named = {index for pair in own_pairs for index in pair}
+        wanted = sorted(named.union(alone[chunk::count]))
+        position = {index: place for place, index in enumerate(wanted)}
+        chunks.append(
+            {
+                "texts": [texts[index] for index in wanted],
+                "pairs": [[position[gold], position[prediction]] for gold, prediction in own_pairs],
+            }
+        )
+    return chunks
+
+
+def _outcomes_in_fresh_processes(
+    chunks: list[dict[str, list]], folder: Path
+) -> list[dict[str, dict]]:
+    """Per chunk, its plain and scoring-process outcomes, all computed at the same time, each
+    in a fresh process with files in ``folder`` for its input and output (a pipe nobody reads
+    yet would stall it): the plain ones take longest, so every core stays busy."""
     environment = dict(os.environ, PYTHONHASHSEED="0")  # the same order for printed sets
     script = str(Path(__file__).parent / "parse_outcomes.py")
-    children = {
-        mode: subprocess.Popen(
-            [sys.executable, script, mode],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=environment,
-            text=True,
-        )
-        for mode in ("plain", "scoring-process")
-    }
-    request = json.dumps(inputs)
-    outcomes = {}
-    for mode, child in children.items():
-        output, errors = child.communicate(request, timeout=900)
-        assert child.returncode == 0, f"{mode}: {errors}"
-        outcomes[mode] = json.loads(output)
+    runs = []
+    for number, chunk in enumerate(chunks):
+        request = folder / f"chunk-{number}.json"
+        request.write_text(json.dumps(chunk))
+        for mode in ("plain", "scoring-process"):
+            output, errors = folder / f"{mode}-{number}.json", folder / f"{mode}-{number}.log"
+            with request.open() as stdin, output.open("w") as stdout, errors.open("w") as stderr:
+                child = subprocess.Popen(
+                    [sys.executable, script, mode],
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    env=environment,
+                )
+            runs.append((number, mode, child, output, errors))
+    outcomes: list[dict[str, dict]] = [{} for _ in chunks]
+    for number, mode, child, output, errors in runs:
+        assert child.wait(timeout=900) == 0, f"{mode}: {errors.read_text()}"
+        outcomes[number][mode] = json.loads(output.read_text())
     return outcomes
 
 
@@ -316,19 +345,19 @@ def _divergences(inputs: dict[str, list], plain: dict, faster: dict) -> list[str
     return found
 
 
-@pytest.mark.slow  # two processes parse ~11,000 texts each
-def test_scoring_process_parsing_matches_plain_math_verify_answer_for_answer(corpus_path):
+@pytest.mark.slow  # two processes per chunk parse ~11,000 texts in all
+def test_scoring_process_parsing_matches_plain_math_verify_answer_for_answer(corpus_path, tmp_path):
     require_covered_versions(*ACCELERATIONS.values())
-    inputs = _inputs(corpus_path)
-    outcomes = _outcomes_in_fresh_processes(inputs)
-    plain, faster = outcomes["plain"], outcomes["scoring-process"]
-    assert plain["versions"] == faster["versions"]
-    assert not any(plain["installed"].values())
-    assert faster["installed"] == dict.fromkeys(ACCELERATIONS, True)
-
-    divergences = _divergences(inputs, plain, faster)
+    chunks = _chunks(_inputs(corpus_path), PROCESS_CHUNKS)
+    divergences = []
+    for chunk, outcomes in zip(chunks, _outcomes_in_fresh_processes(chunks, tmp_path)):
+        plain, faster = outcomes["plain"], outcomes["scoring-process"]
+        assert plain["versions"] == faster["versions"]
+        assert not any(plain["installed"].values())
+        assert faster["installed"] == dict.fromkeys(ACCELERATIONS, True)
+        # Equal parses give equal verdicts (verify depends on nothing else), so comparing
+        # verdicts on a sample of pairs only checks the whole path end to end.
+        assert "timed out" not in plain["verdicts"]
+        divergences += _divergences(chunk, plain, faster)
     shown = "\n".join(divergences[:SHOWN])
     assert not divergences, f"{len(divergences)} divergences on {plain['versions']}:\n{shown}"
-    # Equal parses give equal verdicts (verify depends on nothing else), so comparing verdicts
-    # on a sample of pairs only checks the whole path end to end.
-    assert "timed out" not in plain["verdicts"]

@@ -415,6 +415,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # 2,000 rows scored on a quarter of one core
 def test_a_session_with_steps_in_flight_shuts_down_quietly_on_a_busy_machine(tmp_path):
     script = tmp_path / "trainer.py"
     script.write_text(TRAINER)

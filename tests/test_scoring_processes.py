@@ -255,14 +255,15 @@ def test_a_timeout_is_remembered_briefly_not_for_the_life_of_the_process(only_pr
     after_first = scoring_process_pids()  # the timed-out processes were replaced
     again = score_batch(CONFIG, ["5"], [tagged("9^{9^{9^{9^{9}}}}")])
     assert again.error_kind == ["timeout"]
-    assert scoring_process_pids() == after_first  # remembered: no process was asked
+    # remembered: no process was asked, so none replaced (one killed before may still be ending)
+    assert scoring_process_pids() <= after_first
 
     monkeypatch.setattr(pool, "TIMEOUT_MEMORY", 0.0)  # forget at once
     first = score_batch(CONFIG, ["5"], [tagged("8^{8^{8^{8^{8}}}}")])
     after_first = scoring_process_pids()
     again = score_batch(CONFIG, ["5"], [tagged("8^{8^{8^{8^{8}}}}")])
     assert first.error_kind == again.error_kind == ["timeout"]
-    assert scoring_process_pids() != after_first  # asked again, on fresh processes
+    assert scoring_process_pids() - after_first  # asked again: timed out, replaced
 
 
 def test_a_scoring_process_imports_math_verify_and_not_the_rest_of_the_package():
