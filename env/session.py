@@ -84,7 +84,7 @@ class ScoringSession:
         """The kernel's step columns for each row of ``frame``, in row order, and its
         ``reward_<name>`` columns too when ``components``; an empty frame never reaches the
         cluster. ``token`` names the batch's tasks on the dashboard."""
-        wanted = STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
+        wanted = self.columns(components)
         if frame.empty:
             return self._empty_scores[wanted]
         for attempt in range(1, SCATTER_ATTEMPTS + 1):
@@ -96,6 +96,10 @@ class ScoringSession:
                 if attempt == SCATTER_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    def columns(self, components: bool = False) -> list[str]:
+        """The columns :meth:`score` returns: the step's, and the components' if asked."""
+        return STEP_COLUMNS + self.config.component_columns if components else STEP_COLUMNS
 
     def _scores(self, frame: pd.DataFrame, token: str) -> pd.DataFrame:
         """Every score column of ``frame``'s rows, in row order: its partitions
@@ -138,5 +142,4 @@ def partitions_by_ground_truth(frame: pd.DataFrame, count: int) -> dict[int, pd.
     prompt that a server gets one by one over many batches, are scored on one worker, whose
     memo then asks math-verify each of their questions once."""
     keys = pd.util.hash_array(frame["ground_truth"].map(repr).to_numpy(dtype=object))
-    owners = keys % count
-    return {index: frame[owners == index] for index in range(count) if (owners == index).any()}
+    return {int(index): part for index, part in frame.groupby(keys % count)}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 from rollscore.env.serve.errors import DeadlineExceeded, Overloaded, ShuttingDown
 from rollscore.env.serve.results import RowResult, row_results
-from rollscore.env.session import STEP_COLUMNS, ScoringSession
+from rollscore.env.session import ScoringSession
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -108,7 +108,7 @@ class Batcher:
     @property
     def columns(self) -> list[str]:
         """The score columns of a result: the kernel's step and component columns."""
-        return [*STEP_COLUMNS, *self.session.config.component_columns]
+        return self.session.columns(components=True)
 
     async def score(self, rows: Sequence[Row]) -> list[RowResult]:
         """The kernel's step and component columns for each of ``rows``, in their order.
