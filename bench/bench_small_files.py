@@ -8,29 +8,21 @@ the other; the outputs must hold the same rewards in the same order.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-import yaml
-
+from bench.bench_pipeline import rollscore_rewards
 from bench.corpus import write_corpus
-from bench.plain_scoring import CONFIG
 
 
-def scored(inputs: Path, config: Path, output: Path, workers: int) -> tuple[float, pd.Series]:
+def timed(inputs: Path, scratch: Path, workers: int) -> tuple[float, list[float]]:
     """The command's wall seconds on ``inputs``, and the rewards it wrote."""
+    scratch.mkdir()
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(inputs),
-         "--config", str(config), "--output", str(output), "--workers", str(workers)],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    return seconds, pd.read_parquet(output / "scores", columns=["reward"])["reward"]
+    rewards = rollscore_rewards(inputs, scratch, workers)
+    return time.perf_counter() - started, rewards
 
 
 def main() -> int:
@@ -40,8 +32,6 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        config = folder / "config.yaml"
-        config.write_text(yaml.safe_dump(CONFIG))
         one = write_corpus(folder / "rollouts.jsonl", -(-args.rows // 8), 8)
         lines = one.read_text().splitlines()[: args.rows]
         one.write_text("".join(line + "\n" for line in lines))
@@ -49,9 +39,9 @@ def main() -> int:
         many.mkdir()
         for index, line in enumerate(lines):
             (many / f"row-{index:06d}.jsonl").write_text(line + "\n")
-        one_seconds, one_rewards = scored(one, config, folder / "one-out", args.workers)
-        many_seconds, many_rewards = scored(many, config, folder / "many-out", args.workers)
-    differing = int((one_rewards.to_numpy() != many_rewards.to_numpy()).sum())
+        one_seconds, one_rewards = timed(one, folder / "one-run", args.workers)
+        many_seconds, many_rewards = timed(many, folder / "many-run", args.workers)
+    differing = sum(a != b for a, b in zip(one_rewards, many_rewards, strict=True))
     print(f"{len(lines):,} rows, {args.workers} workers, format 0.2 + math_expr 0.8")
     print(f"  one file of {len(lines):,} rows            {one_seconds:7.2f} s")
     print(f"  {len(lines):,} files of one row each       {many_seconds:7.2f} s")
