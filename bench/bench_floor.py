@@ -4,9 +4,10 @@ of its time goes, measured inside the run.
 The floor of a run is each distinct (ground truth, answer) question of its corpus verified
 once, on every worker at once, plus the fixed cost of starting. Here:
 
-1. the corpus's distinct questions are scored once each by ``score_batch`` in this process
+1. the corpus's distinct questions are scored once each by ``score_batch`` in a fresh process
    (one row per question, a scoring process of its own; ``--sample N`` times N of them and
-   scales to all, for corpora whose questions would take hours);
+   scales to all, for corpora whose questions would take hours), and then once more split
+   among as many threads as workers, a scoring process each: what the cores give together;
 2. a local cluster starts as ``rollscore score`` starts it (its scoring processes ready): the
    start-up;
 3. the run scores the corpus on that cluster (``score_rollouts``, as the command does:
@@ -16,27 +17,38 @@ once, on every worker at once, plus the fixed cost of starting. Here:
    writing (the parts and their metric partials), planning (probing and scanning the input),
    and what is left (scheduling, waiting, the last partitions' tail).
 
-Prints the floor, the run, their ratio and the split, and checks that the run's rewards equal
-the plain loop's on a sample of rows (exit status 1 if one differs).
+Prints the floor, the run, their ratio and the split, the CPU seconds of each kind of process
+during the run, and checks that the run's rewards equal the plain loop's on a sample of rows
+(exit status 1 if one differs). The corpus is read as a stream, never whole, so it may be of
+any size.
 
     python -m bench.bench_floor --prompts 8000 --samples 8 --workers 2
+    python -m bench.bench_floor --input rollouts-10m.jsonl --sample 20000 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
+import os
 import random
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import psutil
 from rollscore.pipeline.cluster import local_client, local_cluster, prestart_scoring_processes
+from rollscore.pipeline.monitor.plugin import RollscoreMonitor
 from rollscore.pipeline.run import score_rollouts
 from rollscore.rewards import load_config, math_verify_func, score_batch
 from rollscore.rewards.registry import REWARDS
+from rollscore.rewards.verifier.pool import scoring_processes
 
 from bench.corpus import write_corpus
 from bench.plain_scoring import CONFIG, plain_reward
@@ -49,31 +61,85 @@ and of its writing; planning's are ``probe_files`` and ``scan_pieces``."""
 PLANNING_TASKS = ("probe_files", "scan_pieces")
 
 
-def corpus_rows(path: Path) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, dtype=False)[["ground_truth", "response"]]
+Pair = tuple[str, str]
+"""A row's ground truth and response."""
 
 
-def distinct_questions(rows: pd.DataFrame) -> list[tuple[str, str]]:
-    """One (ground truth, response) row per distinct question the math reward asks."""
+def corpus_pairs(path: Path) -> Iterator[Pair]:
+    """The (ground truth, response) of each row of a JSON-lines corpus, read line by line."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                yield row["ground_truth"], row["response"]
+
+
+def survey(path: Path, checked: int) -> tuple[list[Pair], dict[int, Pair]]:
+    """In one pass over the corpus: one row per distinct question the math reward asks, and
+    ``checked`` rows drawn evenly at random (reservoir sampling), by row index."""
     asks = REWARDS["math_expr"].question_of({})
-    found: dict[object, tuple[str, str]] = {}
-    for ground_truth, response in zip(rows["ground_truth"], rows["response"]):
-        question = asks(ground_truth, response)
+    found: dict[object, Pair] = {}
+    sample: list[tuple[int, Pair]] = []
+    draw = random.Random(1)
+    for index, pair in enumerate(corpus_pairs(path)):
+        question = asks(*pair)
         if question is not None and question not in found:
-            found[question] = (ground_truth, response)
-    return list(found.values())
+            found[question] = pair
+        if index < checked:
+            sample.append((index, pair))
+        elif (slot := draw.randrange(index + 1)) < checked:
+            sample[slot] = (index, pair)
+    return list(found.values()), dict(sample)
 
 
-def floor_verification(questions: list[tuple[str, str]], sample: int | None) -> float:
-    """Seconds for ``score_batch`` to score one row per distinct question, in this process."""
-    math_verify_func(["\\boxed{1}"], ["\\boxed{1}"])  # its scoring process started and ready
-    chosen = questions
-    if sample is not None and sample < len(questions):
-        chosen = random.Random(0).sample(questions, sample)
+def floor_verification(pairs: list[Pair], threads: int) -> float:
+    """Seconds for ``score_batch`` to score ``pairs`` split among ``threads`` threads, a scoring
+    process each. Run it in a fresh process (:func:`in_fresh_process`), where math-verify's memo
+    remembers nothing yet."""
+    scoring_processes.prestart(threads)
     config = load_config(CONFIG)
-    started = time.perf_counter()
-    score_batch(config, [gt for gt, _ in chosen], [response for _, response in chosen])
-    return (time.perf_counter() - started) * len(questions) / len(chosen)
+    shares = [pairs[start::threads] for start in range(threads)]
+
+    def scored(share: list[Pair]) -> None:
+        score_batch(config, [gt for gt, _ in share], [response for _, response in share])
+
+    with ThreadPoolExecutor(threads) as pool:  # every scoring process ready, then timed
+        list(pool.map(scored, [[("0", f"<answer>{n + 1}</answer>")] for n in range(threads)]))
+        started = time.perf_counter()
+        list(pool.map(scored, shares))
+    return time.perf_counter() - started
+
+
+def in_fresh_process(function, *arguments):
+    """``function(*arguments)`` in a new Python process of its own, and its result."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
+        return process.submit(function, *arguments).result()
+
+
+def cpu_seconds(workers: set[int]) -> dict[str, float]:
+    """CPU seconds so far of this process (the command, with its scheduler), of the workers and
+    of their scoring processes."""
+    kinds = {"command": 0.0, "workers": 0.0, "scoring processes": 0.0}
+    this = psutil.Process()
+    for member in [this, *this.children(recursive=True)]:
+        try:
+            used = sum(member.cpu_times()[:2])
+            if member.pid == this.pid:
+                kinds["command"] += used
+            elif member.pid in workers:
+                kinds["workers"] += used
+            elif "rollscore.rewards.verifier.scoring_process" in member.cmdline():
+                kinds["scoring processes"] += used
+        except psutil.NoSuchProcess:
+            pass
+    return kinds
+
+
+def questions_asked(dask_scheduler) -> tuple[int, int]:
+    """The questions math-verify was asked in the latest run, and those its memos answered, as
+    rollscore's monitor counted them."""
+    tally = dask_scheduler.plugins[RollscoreMonitor.name].book.latest().tally
+    return sum(tally.math_verify), tally.memo_hits
 
 
 def span_metrics(dask_scheduler) -> dict[tuple[str, str], float]:
@@ -99,28 +165,33 @@ def main() -> int:
         corpus = args.input or write_corpus(
             Path(scratch) / "rollouts.jsonl", args.prompts, args.samples
         )
-        rows = corpus_rows(corpus)
-        questions = distinct_questions(rows)
-        verify_once = floor_verification(questions, args.sample)
+        questions, checked = survey(corpus, CHECKED_ROWS)
+        timed = questions
+        if args.sample is not None and args.sample < len(questions):
+            timed = random.Random(0).sample(questions, args.sample)
+        scale = len(questions) / len(timed)
+        verify_once = scale * in_fresh_process(floor_verification, timed, 1)
+        verify_together = scale * in_fresh_process(floor_verification, timed, args.workers)
 
         started = time.perf_counter()
         with local_cluster(args.workers) as cluster, local_client(cluster) as client:
             client.run(prestart_scoring_processes, wait=False)
             client.run(math_verify_func, ["\\boxed{1}"], ["\\boxed{1}"])  # every one ready
             start_up = time.perf_counter() - started
+            worker_pids = set(client.run(os.getpid).values())
+            cpu_before = cpu_seconds(worker_pids)
             began = time.perf_counter()
             result = score_rollouts([str(corpus)], CONFIG, str(Path(scratch) / "scored"),
                                     client=client)  # fmt: skip
             run = time.perf_counter() - began
+            cpu = {kind: used - cpu_before[kind] for kind, used in cpu_seconds(worker_pids).items()}
             time.sleep(3)  # the workers' last metrics reach the scheduler with a heartbeat
             metrics = client.run_on_scheduler(span_metrics)
+            asked, remembered = client.run_on_scheduler(questions_asked)
         scored = pd.read_parquet(Path(scratch) / "scored" / "scores", columns=["reward"])
 
-    checked = random.Random(1).sample(range(len(rows)), min(CHECKED_ROWS, len(rows)))
-    differing = sum(
-        plain_reward((rows["ground_truth"][i], rows["response"][i])) != scored["reward"][i]
-        for i in checked
-    )
+    rewards = scored["reward"].to_numpy()
+    differing = sum(plain_reward(pair) != rewards[index] for index, pair in checked.items())
     workers = args.workers
 
     def total(prefixes: tuple[str, ...], activities: tuple[str, ...] | None = None) -> float:
@@ -150,12 +221,20 @@ def main() -> int:
     print(f"{result.rows:,} rows, {len(questions):,} distinct questions, {workers} workers")
     print(f"distinct questions once, one process: {verify_once:8.2f} s "
           f"({1000 * verify_once / len(questions):.2f} ms each)")  # fmt: skip
+    print(f"the same, {workers} processes at once: {verify_together:8.2f} s "
+          f"({verify_once / verify_together:.2f}x one process)")  # fmt: skip
     print(f"start-up (cluster, scoring processes): {start_up:7.2f} s")
     print(f"floor: {verify_once:.2f} / {workers} + {start_up:.2f} = {floor:.2f} s")
     print(f"run: {start_up:.2f} + {run:.2f} = {whole:.2f} s  ->  {whole / floor:.2f}x the floor")
+    print(f"  against the cores' verification at once ({start_up:.2f} + {verify_together:.2f} s): "
+          f"{whole / (start_up + verify_together):.2f}x")  # fmt: skip
+    print(f"math-verify was asked {asked:,} questions in the run "
+          f"({asked / len(questions):.3f}x the distinct ones); "
+          f"its memos answered {remembered:,}")  # fmt: skip
     print("where the run's time beyond the floor goes (seconds per worker):")
     for name, seconds in split.items():
         print(f"  {name:<40}{seconds:7.2f}")
+    print("CPU seconds during the run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
     print(f"rewards that differ from the plain loop: {differing} of {len(checked)} sampled")
     return 1 if differing else 0
 
