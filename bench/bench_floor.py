@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import random
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from rollscore.rewards import load_config, math_verify_func, score_batch
 from rollscore.rewards.registry import REWARDS
 from rollscore.rewards.verifier.pool import scoring_processes
 
+from bench.bench_memory import tree_by_role
 from bench.corpus import write_corpus
 from bench.plain_scoring import CONFIG, plain_reward
 
@@ -116,23 +116,10 @@ def in_fresh_process(function, *arguments):
         return process.submit(function, *arguments).result()
 
 
-def cpu_seconds(workers: set[int]) -> dict[str, float]:
+def cpu_seconds() -> dict[str, float]:
     """CPU seconds so far of this process (the command, with its scheduler), of the workers and
     of their scoring processes."""
-    kinds = {"command": 0.0, "workers": 0.0, "scoring processes": 0.0}
-    this = psutil.Process()
-    for member in [this, *this.children(recursive=True)]:
-        try:
-            used = sum(member.cpu_times()[:2])
-            if member.pid == this.pid:
-                kinds["command"] += used
-            elif member.pid in workers:
-                kinds["workers"] += used
-            elif "rollscore.rewards.verifier.scoring_process" in member.cmdline():
-                kinds["scoring processes"] += used
-        except psutil.NoSuchProcess:
-            pass
-    return kinds
+    return tree_by_role(psutil.Process(), lambda member: sum(member.cpu_times()[:2]))
 
 
 def questions_asked(dask_scheduler) -> tuple[int, int]:
@@ -178,13 +165,12 @@ def main() -> int:
             client.run(prestart_scoring_processes, wait=False)
             client.run(math_verify_func, ["\\boxed{1}"], ["\\boxed{1}"])  # every one ready
             start_up = time.perf_counter() - started
-            worker_pids = set(client.run(os.getpid).values())
-            cpu_before = cpu_seconds(worker_pids)
+            cpu_before = cpu_seconds()
             began = time.perf_counter()
             result = score_rollouts([str(corpus)], CONFIG, str(Path(scratch) / "scored"),
                                     client=client)  # fmt: skip
             run = time.perf_counter() - began
-            cpu = {kind: used - cpu_before[kind] for kind, used in cpu_seconds(worker_pids).items()}
+            cpu = {kind: used - cpu_before[kind] for kind, used in cpu_seconds().items()}
             time.sleep(3)  # the workers' last metrics reach the scheduler with a heartbeat
             metrics = client.run_on_scheduler(span_metrics)
             asked, remembered = client.run_on_scheduler(questions_asked)

@@ -21,30 +21,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
 import yaml
+from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
 
 from bench.corpus import rollout_rows, write_corpus
 from bench.plain_scoring import CONFIG, plain_reward
 
 
-def tree_rss(process: psutil.Process) -> dict[str, int]:
-    """Resident bytes of a process and all its descendants, by role: the command itself (with
-    its scheduler), its workers, and their scoring processes."""
+def tree_by_role(process: psutil.Process, measure: Callable[[psutil.Process], float]) -> dict:
+    """``measure`` summed over a process and all its descendants, by role: the command itself
+    (with its scheduler), its workers (with their nannies), and their scoring processes."""
     roles = {"command": 0, "workers": 0, "scoring processes": 0}
     for member in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
-            rss = member.memory_info().rss
+            value = measure(member)
             if member.pid == process.pid:
-                roles["command"] += rss
-            elif "rollscore.rewards.verifier.scoring_process" in member.cmdline():
-                roles["scoring processes"] += rss
+                roles["command"] += value
+            elif SCORING_PROCESS_MODULE in member.cmdline():
+                roles["scoring processes"] += value
             else:
-                roles["workers"] += rss
+                roles["workers"] += value
     return roles
+
+
+def tree_rss(process: psutil.Process) -> dict[str, int]:
+    """Resident bytes of the process tree, by role (:func:`tree_by_role`)."""
+    return tree_by_role(process, lambda member: member.memory_info().rss)
 
 
 def watch(run: subprocess.Popen, manifest: Path) -> tuple[dict[str, int], float | None]:
