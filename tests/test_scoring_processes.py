@@ -24,7 +24,6 @@ from rollscore.rewards import (
 )
 from rollscore.rewards.math_answers import boxed, math_expression_result
 from rollscore.rewards.verifier import pool
-from rollscore.rewards.verifier.bounded_cache import BoundedCache
 from rollscore.rewards.verifier.pool import (
     KILL_GRACE,
     SCORING_PROCESS_MODULE,
@@ -230,19 +229,15 @@ def test_a_memoised_pair_does_not_ask_the_process_again(only_process):
     assert alive(only_process)  # never asked, so never killed
 
 
-def test_the_memo_holds_the_distinct_questions_a_worker_of_a_long_run_meets():
+def test_the_memo_holds_the_distinct_questions_a_worker_of_a_long_run_meets(processes):
     """One of 2 workers scoring 10 million benchmark rows meets about 200,000 distinct
     questions that recur across the file: a memo that forgot the first of them would ask
     math-verify again when it came back."""
-    memo = BoundedCache(pool.MEMO_ENTRIES, pool.MEMO_BYTES, size_of=pool._memo_bytes)
-    questions = [
-        VerifyRequest((boxed(rf"\frac{{{n}}}{{64}}"),), (boxed(f"{n}/64"),), SampleLimits())
-        for n in range(200_000)
-    ]
-    for question in questions:
-        memo.put(question, ("ok", 1.0))
+    questions = [((boxed(rf"\frac{{{n}}}{{64}}"),), (boxed(f"{n}/64"),)) for n in range(200_000)]
+    for golds, predictions in questions:  # remembered as a verdict math-verify never gives
+        processes._remember(VerifyRequest(golds, predictions, SampleLimits()), ("ok", 0.0))
 
-    assert memo.get(questions[0]) == ("ok", 1.0)
+    assert processes.verify(*questions[0]) == (0.0, None)  # the memo's, not a scoring process's
 
 
 def test_a_process_that_cannot_start_stops_the_work_at_once_saying_why(broken_math_verify):

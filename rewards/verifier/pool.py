@@ -54,7 +54,7 @@ MEMO_ENTRIES = 250_000
 MEMO_BYTES = 160_000_000
 """The memo's bounds. Each of 2 workers scoring 10 million rows meets about 200,000 distinct
 questions that recur across the whole file; a memo that holds fewer forgets ones that come
-back, and asks math-verify again (a 48 MB memo asked 21% more questions there)."""
+back, and asks math-verify again (one of 48 MB asks 21% more questions there)."""
 FAILURE_KINDS = {
     "timeout": ErrorKind.TIMEOUT,
     "exception": ErrorKind.REWARD_EXCEPTION,
