@@ -25,6 +25,7 @@ import pyarrow as pa
 from rollscore.pipeline.monitor.report import digest_activities, report_tally
 from rollscore.pipeline.monitor.tally import partition_tally
 from rollscore.pipeline.responses import BadRow, ground_truth_text, response_from_message_log
+from rollscore.pipeline.values import python_values
 from rollscore.rewards.batch import score_batch
 from rollscore.rewards.config import ScoringConfig
 from rollscore.rewards.result import ErrorKind, Problem
@@ -82,7 +83,7 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
     """The column's values as Python objects, missing ones (None, NA, NaN) as None."""
     if name not in frame.columns:
         return [None] * len(frame)
-    return [None if _is_missing(value) else value for value in frame[name].tolist()]
+    return [None if _is_missing(value) else value for value in python_values(frame[name])]
 
 
 def responses_of(frame: pd.DataFrame) -> tuple[list[object], list[Problem | None]]:

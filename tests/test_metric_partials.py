@@ -9,15 +9,25 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from rollscore.pipeline import metrics, tallies
 from rollscore.pipeline.estimators import mean_majority_at_k, mean_pass_at_k, signature, vote_key
 from rollscore.pipeline.metrics import (
+    ERROR_KINDS,
+    EXACT_UNIT_BITS,
     MetricAccumulator,
     MetricPartials,
     assemble_metrics,
+    ended_flags,
+    flag_values,
+    masked_rewards,
     metric_partials,
+    number_values,
+    source_labels,
+    text_values,
 )
+from rollscore.pipeline.values import python_values
 
 
 def scored_partition(first_prompt: int, prompts: int, seed: int) -> pd.DataFrame:
@@ -140,3 +150,148 @@ def test_merges_handle_each_entry_a_bounded_number_of_times(monkeypatch, compact
     # Every merge at least doubles what is merged, so each entry is merged about log times
     # at most; merging everything on each add would cost entries * partitions / 2.
     assert sum(merged_rows) <= 4 * entries
+
+
+HOSTILE_VALUES = {
+    "reward": [0.0, 1.0, 0.5, None, math.nan, 0.2, -0.0, 5e-324, 1.7976931348623157e308],
+    "correct": [True, False, None, math.nan, 1, 0, "yes"],
+    "is_end": [True, False, None, 1, 0, math.nan],
+    "data_source": ["a", "b", None, 3, "", "\u03a9", math.nan, metrics.NO_SOURCE],
+    "prompt": ["p1", "p2", None, 5, "p3", math.nan],
+    "extracted_answer": ["1", " 1 ", None, "", 2, "x  y", math.nan],
+    "error": [None, "bad", 7, math.nan],
+    "error_kind": [None, *ERROR_KINDS, "other", 3],
+    "generation_length": [10, 5.5, None, math.inf, "12", "x", -3, math.nan, 1e308],
+    "prompt_length": [3, None, 2.5, -math.inf, "x", 7],
+    "reward_math": [1.0, 0.0, None, math.nan, 0.3, 1e-300],
+}
+"""Values a partition's columns may hold, missing and mistyped ones among them."""
+ARROW_TYPES = {
+    "reward": pa.float64(),
+    "correct": pa.bool_(),
+    "is_end": pa.bool_(),
+    "data_source": pa.string(),
+    "prompt": pa.string(),
+    "extracted_answer": pa.string(),
+    "error": pa.string(),
+    "error_kind": pa.string(),
+    "generation_length": pa.int64(),
+    "reward_math": pa.float64(),
+}
+"""The types of a run's partitions (read with Arrow types, scored by the kernel)."""
+
+
+def hostile_partition(rng: random.Random, rows: int) -> pd.DataFrame:
+    """Rows of values drawn from :data:`HOSTILE_VALUES`: as Python objects, or, one time in
+    three, as a run's Arrow-typed columns of the values those types hold."""
+    arrow = rng.random() < 1 / 3
+    columns = {}
+    for name, choices in HOSTILE_VALUES.items():
+        if name not in ("reward", "correct", "error", "error_kind") and rng.random() < 0.2:
+            continue  # optional columns are sometimes missing
+        if arrow and name not in ARROW_TYPES:
+            continue
+        if arrow:
+            kind = ARROW_TYPES[name]
+            fits = [value for value in choices if _fits(value, kind)]
+            column = pd.array([rng.choice(fits) for _ in range(rows)], pd.ArrowDtype(kind))
+        else:
+            column = pd.array([rng.choice(choices) for _ in range(rows)], dtype=object)
+        columns[name] = column
+    return pd.DataFrame(columns)
+
+
+def _fits(value: object, kind: pa.DataType) -> bool:
+    if value is None:
+        return True
+    if pa.types.is_string(kind):
+        return isinstance(value, str)
+    if pa.types.is_boolean(kind):
+        return isinstance(value, bool)
+    if pa.types.is_integer(kind):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, float) and not math.isnan(value)
+
+
+def sums_row_by_row(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per source, each figure of :func:`metric_partials` summed row by row in Python, the
+    float totals as exact fractions in units of 2**-EXACT_UNIT_BITS."""
+    ended = ended_flags(frame).tolist()
+    reward = masked_rewards(frame, ended_flags(frame)).tolist()
+    correct = [flag and end for flag, end in zip(flag_values(frame["correct"], False), ended)]
+    source = source_labels(frame).tolist()
+    prompt = text_values(frame["prompt"]).tolist() if "prompt" in frame else [None] * len(frame)
+    answers = frame["extracted_answer"].tolist() if "extracted_answer" in frame else []
+    votes = [vote_key(answer) for answer in answers] or [None] * len(frame)
+    generation = number_values(frame, "generation_length").tolist()
+    prompt_length = number_values(frame, "prompt_length").tolist()
+    error = text_values(frame["error"]).tolist()
+    kind = text_values(frame["error_kind"]).tolist()
+    components = {
+        name: number_values(frame, name).tolist() for name in frame if name.startswith("reward_")
+    }
+    totals: dict[str, dict[str, Fraction]] = {}
+    for row in range(len(frame)):
+        alone = prompt[row] is None
+        solved = generation[row] - prompt_length[row] if reward[row] == 1 else math.nan
+        figures = {
+            "rows": 1,
+            "reward": reward[row],
+            "correct": correct[row],
+            "ended": ended[row],
+            **_total_and_count("generation_length", "generation_length_count", generation[row]),
+            **_total_and_count("prompt_length", "prompt_length_count", prompt_length[row]),
+            **_total_and_count("solved_length", "solved_length_count", solved),
+            "errors": error[row] is not None,
+            "alone": alone,
+            "alone_correct": alone and correct[row],
+            "alone_positive": alone and reward[row] > 0,
+            "alone_voted_correct": alone and correct[row] and votes[row] is not None,
+            **{f"errors:{name}": kind[row] == name for name in ERROR_KINDS},
+        }
+        for name, values in components.items():
+            figures.update(_total_and_count(f"{name}:sum", f"{name}:count", values[row]))
+        sums = totals.setdefault(source[row], {})
+        for name, value in figures.items():
+            sums[name] = sums.get(name, 0) + Fraction(value)
+    return {
+        source: {name: int(total * 2**EXACT_UNIT_BITS) if _is_total(name) else int(total)
+                 for name, total in sums.items()}
+        for source, sums in totals.items()
+    }  # fmt: skip
+
+
+def _is_total(name: str) -> bool:
+    """Whether a figure is a float total, carried exactly, rather than a count."""
+    return name in metrics.EXACT_TOTALS or name.endswith(":sum")
+
+
+def _total_and_count(total: str, count: str, value: float) -> dict[str, float]:
+    """A row's value to total (0.0 when missing) and whether it counts."""
+    present = not math.isnan(value)
+    return {total: value if present else 0.0, count: present}
+
+
+def test_partials_equal_the_figures_summed_row_by_row_on_hostile_partitions():
+    rng = random.Random(29)
+    for trial in range(150):
+        frame = hostile_partition(rng, rng.choice([1, 2, 7, 60, 300]))
+        sums = metric_partials(frame).sums
+
+        assert list(sums.index) == sorted(sums.index), trial
+        assert sums.to_dict(orient="index") == sums_row_by_row(frame), trial
+        assert all(isinstance(value, int) for value in sums.to_numpy().ravel()), trial
+
+
+def test_python_values_are_what_pandas_tolist_gives():
+    rng = random.Random(31)
+    for trial in range(200):
+        frame = hostile_partition(rng, rng.choice([0, 1, 50]))
+        for name in frame:
+            fast, plain = python_values(frame[name]), frame[name].tolist()
+            assert [type(value) for value in fast] == [type(value) for value in plain], trial
+            assert [
+                value is pd.NA or (value != value) or value == expected
+                for value, expected in zip(fast, plain)
+            ] == [True] * len(plain)
+            assert [value is pd.NA for value in fast] == [value is pd.NA for value in plain]
