@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -97,14 +97,27 @@ def flag_value(name: str, value: object) -> tuple[bool | None, str | None]:
     return None, f"{name} is {value!r}, not a boolean (true, false, 1 or 0)"
 
 
-def cell(value: object, arrow_type: pa.DataType) -> object:
-    """A JSON value as the column's type: non-strings in a text column become JSON text."""
-    if value is None:
-        return None
+def cell_reader(arrow_type: pa.DataType) -> Callable[[object], object]:
+    """How a JSON value becomes a value of a column of ``arrow_type``: non-strings in a text
+    column become JSON text. Chosen once per column, not once per value."""
     if pa.types.is_string(arrow_type):
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return _text_cell
     if pa.types.is_floating(arrow_type):
-        return float(value)
+        return _float_cell
+    return _same_cell
+
+
+def _text_cell(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _float_cell(value: object) -> float | None:
+    return None if value is None else float(value)
+
+
+def _same_cell(value: object) -> object:
     return value
 
 

@@ -27,7 +27,7 @@ from rollscore.pipeline.inputs.block import Block, input_changed
 from rollscore.pipeline.inputs.columns import (
     EXTRA_COLUMN,
     FLAG_COLUMNS,
-    cell,
+    cell_reader,
     flag_value,
     json_type,
     without_lone_surrogates,
@@ -184,7 +184,9 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
     :class:`InputChanged` when a block's bytes no longer match the planned digest."""
     columns: dict[str, list[object]] = {name: [] for name in schema.names}
     types = {name: schema.field(name).type for name in schema.names}
-    kept = [name for name in types if name != EXTRA_COLUMN]
+    kept = [
+        (name, columns[name], cell_reader(types[name])) for name in types if name != EXTRA_COLUMN
+    ]
     extra = EXTRA_COLUMN in types
     problems: list[Problem | None] = []
     for block in blocks:
@@ -194,8 +196,8 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
                 continue  # a blank line is no row
             where = f"{block.url} {'record' if array else 'line'} {number}"
             row, problem = _row(item, where)
-            for name in kept:
-                columns[name].append(cell(row.get(name), types[name]))
+            for name, values, read in kept:
+                values.append(read(row.get(name)))
             if extra:
                 rest = {key: value for key, value in row.items() if key not in types}
                 columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)

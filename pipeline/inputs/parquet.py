@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rollscore.pipeline.inputs.block import Block, input_changed
-from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell, flag_value
+from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell_reader, flag_value
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -73,7 +73,8 @@ def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedAr
     if pa.types.is_boolean(arrow_type) and not pa.types.is_boolean(column.type):
         return pa.nulls(len(column), arrow_type)
     if pa.types.is_string(arrow_type) and not pa.types.is_string(column.type):
-        return pa.array([cell(value, arrow_type) for value in column.to_pylist()], arrow_type)
+        read = cell_reader(arrow_type)
+        return pa.array([read(value) for value in column.to_pylist()], arrow_type)
     return column.cast(arrow_type)
 
 
