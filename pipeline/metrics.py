@@ -228,7 +228,8 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
         index=pd.Index(labels, name="source"),
     )
     # already merged: one row per source, and one entry per (prompt, answer) of each
-    return MetricPartials(sums, _answer_tallies(source, prompt, votes, correct, positive))
+    tallies = _answer_tallies(labels, codes, prompt, votes, correct, positive)
+    return MetricPartials(sums, tallies)
 
 
 def _total_and_count(total: str, count: str, values: np.ndarray) -> dict[str, np.ndarray]:
@@ -248,25 +249,26 @@ def _source_sums(name: str, values: np.ndarray, codes: np.ndarray, sources: int)
 
 
 def _answer_tallies(
-    source: np.ndarray,
+    labels: np.ndarray,
+    codes: np.ndarray,
     prompt: pd.Series | None,
     votes: list[str | None],
     correct: np.ndarray,
     positive: np.ndarray,
 ) -> dict[str, AnswerTallies]:
-    """Per source in sorted order, the merged (prompt, answer) counts of the rows that have a
-    prompt."""
+    """Per source in sorted order (``labels``, each row's index in them ``codes``), the merged
+    (prompt, answer) counts of the rows that have a prompt."""
     if prompt is None:
         return {}
     together = prompt.notna().to_numpy()
     prompts = _hashes(prompt[together].tolist())
     answers = _hashes([key for key, keep in zip(votes, together) if keep])
-    sources = source[together]
+    codes = codes[together]
     correct, positive = correct[together], positive[together]
     tallies = {}
-    for label in sorted(set(sources.tolist())):
-        chosen = sources == label
-        tallies[label] = AnswerTallies.of_samples(
+    for code in np.unique(codes).tolist():
+        chosen = codes == code
+        tallies[labels[code]] = AnswerTallies.of_samples(
             prompts[chosen], answers[chosen], correct[chosen], positive[chosen]
         )
     return tallies
