@@ -1,6 +1,6 @@
 """rollscore used as a careless or hostile user would: every answer wrong, files of blank lines,
-Parquet shards whose pandas types disagree, thousands of small files, a huge answer, two
-environments, a second local process, misaligned batches."""
+text in another encoding or not UTF-8, Parquet shards whose pandas types disagree, thousands of
+small files, a huge answer, two environments, a second local process, misaligned batches."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from commands import finished, rollscore, wait_for
 from distributed import Client
@@ -106,6 +108,51 @@ def test_blank_lines_among_rows_are_no_rows(config, tmp_path):
 
     assert run.returncode == 0, run.stderr
     assert pd.read_parquet(tmp_path / "o" / "scores")["reward"].tolist() == [RIGHT, RIGHT]
+
+
+def scored_with_one_bad_row(config: Path, inputs: Path, out: Path) -> pd.DataFrame:
+    """The scores of a run over three rows of which the second cannot be read: the run goes on,
+    and only that row is in error."""
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(out))
+    assert run.returncode == 0, run.stderr
+    scores = pd.read_parquet(out / "scores")
+    assert scores["reward"].tolist() == [RIGHT, 0.0, RIGHT]
+    assert scores["error"].isna().tolist() == [True, False, True]
+    return scores
+
+
+def test_a_line_in_another_encoding_holding_a_lone_surrogate_is_one_bad_row(config, tmp_path):
+    """json reads a line holding NUL bytes as UTF-16 or UTF-32, where an unpaired surrogate has
+    no byte that marks it in UTF-8."""
+    inputs = tmp_path / "mixed.jsonl"
+    fine = json.dumps({"ground_truth": "1", "response": "<answer>1</answer>"}).encode()
+    hostile = '{"ground_truth": "1", "response": "\ud800<answer>1</answer>"}'
+    inputs.write_bytes(b"\n".join([fine, hostile.encode("utf-16-le", "surrogatepass"), fine]))
+
+    scores = scored_with_one_bad_row(config, inputs, tmp_path / "o")
+
+    assert scores["error"][1] == (
+        f"{inputs} line 2 holds text that is not valid Unicode (an unpaired surrogate, "
+        "replaced by U+FFFD)"
+    )
+    assert scores["response"][1] == "\ufffd<answer>1</answer>"
+
+
+def test_parquet_text_that_is_not_valid_utf8_is_one_bad_row(config, tmp_path):
+    """Parquet readers do not check that text is UTF-8, as some writers do not: a response of
+    bytes cut inside a character."""
+    inputs = tmp_path / "cut.parquet"
+    data = [b"<answer>1</answer>", b"<answer>1</answer> \xf0\x9f", b"<answer>1</answer>"]
+    raw = pa.array(data, pa.binary())
+    responses = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # left unchecked
+    pq.write_table(pa.table({"ground_truth": ["1"] * 3, "response": responses}), inputs)
+
+    scores = scored_with_one_bad_row(config, inputs, tmp_path / "o")
+
+    assert scores["error"][1] == (
+        f"{inputs} row 2 holds text that is not valid UTF-8 in response (replaced by U+FFFD)"
+    )
+    assert scores["response"][1] == "<answer>1</answer> \ufffd"
 
 
 def test_parquet_shards_whose_ground_truths_pandas_typed_differently_are_read_as_text(

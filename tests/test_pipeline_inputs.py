@@ -166,6 +166,48 @@ def test_parquet_row_ranges_read_only_their_rows_across_row_groups(tmp_path):
     assert values(frame["response"]) == [None] * 6
 
 
+def unchecked_text(data: list[bytes], arrow_type: pa.DataType) -> pa.Array:
+    """Bytes as an Arrow text array, unchecked, as a Parquet writer that does not check UTF-8
+    leaves them."""
+    raw = pa.array(data, pa.large_binary() if arrow_type == pa.large_string() else pa.binary())
+    return pa.Array.from_buffers(arrow_type, len(raw), raw.buffers())
+
+
+def test_parquet_text_that_is_not_valid_utf8_is_a_bad_row_and_the_others_are_read(tmp_path):
+    path = tmp_path / "r.parquet"
+    cut, surrogate = b"cut \xf0\x9f", b"\xed\xa0\x80"
+    table = pa.table(
+        {
+            "ground_truth": ["1"] * 6,
+            "response": unchecked_text([b"a", b"b", cut, b"d", b"e", b"f"], pa.string()),
+            "note": unchecked_text([b"n", b"n", b"n", b"n", surrogate, b"n"], pa.large_string()),
+            "tags": pa.ListArray.from_arrays(
+                pa.array(range(7), pa.int32()),
+                unchecked_text([b"t", b"\xff", b"t", b"t", b"t", b"t"], pa.string()),
+            ),
+        }
+    )
+    pq.write_table(table, path)
+    _, file_schema, digest = parquet_footer(str(path))
+
+    frame = read_parquet_rows(Block(str(path), "parquet", None, 1, 6, 0, 5, digest), file_schema)
+
+    replaced = [text.decode("utf-8", "replace") for text in (cut, surrogate)]
+    assert values(frame["response"]) == ["b", replaced[0], "d", "e", "f"]
+    assert values(frame["note"]) == ["n", "n", "n", replaced[1], "n"]
+    assert [None if tags is pd.NA else list(tags) for tags in frame["tags"].tolist()] == [
+        None, ["t"], ["t"], ["t"], ["t"]
+    ]  # fmt: skip
+    assert errors(frame) == [
+        f"{path} row 2 holds text that is not valid UTF-8 in tags (left out)",
+        f"{path} row 3 holds text that is not valid UTF-8 in response (replaced by U+FFFD)",
+        None,
+        f"{path} row 5 holds text that is not valid UTF-8 in note (replaced by U+FFFD)",
+        None,
+    ]
+    assert error_kinds(frame) == ["unreadable_row", "unreadable_row", None, "unreadable_row", None]
+
+
 @pytest.mark.slow
 def test_a_plan_round_trips_through_json_so_a_run_can_resume_it(tmp_path, client):
     path = tmp_path / "r.jsonl"
@@ -307,8 +349,10 @@ def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
         b'{"ground_truth": "1", "response": "cut off \\ud800"}',
         b'{"ground_truth": "1", "response": "cut off \xed\xa0\x80"}',
         b'{"ground_truth": "1", "response": "ok", "note": {"deep": ["\\udfff"]}}',
+        '{"ground_truth": "1", "response": "cut off \ud800"}'.encode("utf-16-le", "surrogatepass"),
+        '{"ground_truth": "1", "response": "cut off \udc00"}'.encode("utf-32", "surrogatepass"),
     ],
-    ids=["json-escape", "raw-bytes", "nested"],
+    ids=["json-escape", "raw-bytes", "nested", "utf-16", "utf-32"],
 )
 def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_path, line):
     path = tmp_path / "r.jsonl"

@@ -37,8 +37,10 @@ from rollscore.rewards.result import ErrorKind, Problem
 
 SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads."""
-_MAYBE_SURROGATE = (b"\\ud", b"\\uD", b"\xed")
-"""What a line holding an unpaired surrogate contains: a JSON escape, or the raw bytes."""
+_MAYBE_SURROGATE = (b"\\ud", b"\\uD", b"\xed", b"\x00")
+"""What a line holding an unpaired surrogate contains: a JSON escape, the raw bytes in UTF-8,
+or NUL bytes, which make json read the line as UTF-16 or UTF-32 (its surrogates then have no
+mark of their own)."""
 
 
 @dataclass

@@ -33,8 +33,9 @@ def parquet_footer(url: str) -> tuple[int, pa.Schema, str]:
 def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     """Rows ``[start, stop)`` of the block's file, conformed to ``schema`` (missing columns are
     null, flags read as :func:`~rollscore.pipeline.inputs.columns.flag_value` reads them, a row
-    whose flag is none a bad input). Only the row groups overlapping the range are read. Raises
-    :class:`InputChanged` when the file's footer is no longer the planned one."""
+    whose flag is none a bad input, one holding text that is not UTF-8 unreadable). Only the
+    row groups overlapping the range are read. Raises :class:`InputChanged` when the file's
+    footer is no longer the planned one."""
     with fsspec.open(block.url, "rb") as handle:
         if footer_digest(handle) != block.digest:
             raise input_changed(block)
@@ -49,21 +50,61 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
         present = [name for name in schema.names if name in parquet.schema_arrow.names]
         table = parquet.read_row_groups(groups, columns=present)
     table = table.slice(block.start - (first_row or 0), block.stop - block.start)
+    unreadable: list[Problem | None] = [None] * table.num_rows
+    read = {}
+    for name in present:
+        read[name], unreadable = _valid_text(table.column(name), name, block, unreadable)
     columns = {
-        name: _conformed(table.column(name), schema.field(name).type)
+        name: _conformed(read[name], schema.field(name).type)
         if name in present
         else pa.nulls(table.num_rows, schema.field(name).type)
         for name in schema.names
     }
     messages: list[str | None] = [None] * table.num_rows
     for name in FLAG_COLUMNS:
-        if name in present and not pa.types.is_boolean(table.column(name).type):
-            columns[name], messages = _flags(name, table.column(name).to_pylist(), messages)
+        if name in present and not pa.types.is_boolean(read[name].type):
+            columns[name], messages = _flags(name, read[name].to_pylist(), messages)
     problems = [
-        None if message is None else Problem(ErrorKind.BAD_INPUT, message) for message in messages
+        problem or (None if message is None else Problem(ErrorKind.BAD_INPUT, message))
+        for problem, message in zip(unreadable, messages)
     ]
     frame = pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
     return with_input_problems(frame, problems)
+
+
+def _valid_text(
+    column: pa.ChunkedArray, name: str, block: Block, problems: list[Problem | None]
+) -> tuple[pa.ChunkedArray | pa.Array, list[Problem | None]]:
+    """The column with each value holding text that is not valid UTF-8 (Parquet readers do not
+    check it, and Python cannot read it) replaced: a text by its valid reading, U+FFFD for each
+    invalid sequence; a list or record by null. Each such row's problem says so."""
+    if _is_valid(column):
+        return column, problems
+    raw_type = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}.get(column.type)
+    values = []
+    for index in range(len(column)):
+        value = column.take([index])
+        if _is_valid(value):
+            values.append(value[0].as_py())
+            continue
+        where = f"{block.url} row {block.start + index + 1}"
+        if raw_type is None:
+            values.append(None)
+            why = f"{where} holds text that is not valid UTF-8 in {name} (left out)"
+        else:
+            values.append(value.cast(raw_type)[0].as_py().decode("utf-8", "replace"))
+            why = f"{where} holds text that is not valid UTF-8 in {name} (replaced by U+FFFD)"
+        problems[index] = problems[index] or Problem(ErrorKind.UNREADABLE_ROW, why)
+    return pa.array(values, column.type), problems
+
+
+def _is_valid(values: pa.ChunkedArray) -> bool:
+    """Whether every text in ``values`` (nested ones too) is valid UTF-8."""
+    try:
+        values.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray | pa.Array:
