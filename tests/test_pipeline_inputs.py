@@ -351,8 +351,9 @@ def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
         b'{"ground_truth": "1", "response": "ok", "note": {"deep": ["\\udfff"]}}',
         '{"ground_truth": "1", "response": "cut off \ud800"}'.encode("utf-16-le", "surrogatepass"),
         '{"ground_truth": "1", "response": "cut off \udc00"}'.encode("utf-32", "surrogatepass"),
+        b'{"ground_truth": "1", "response": "ok", "cut \\ud800 key": 1}',
     ],
-    ids=["json-escape", "raw-bytes", "nested", "utf-16", "utf-32"],
+    ids=["json-escape", "raw-bytes", "nested", "utf-16", "utf-32", "key"],
 )
 def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_path, line):
     path = tmp_path / "r.jsonl"
@@ -362,7 +363,8 @@ def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_pa
     frame = read_whole(path)
 
     assert values(frame["ground_truth"]) == ["2", "1", "2"]
-    assert "\ufffd" in json.dumps(values(frame.iloc[1]), ensure_ascii=False, default=str)
+    row = [list(frame.columns), values(frame.iloc[1])]
+    assert "\ufffd" in json.dumps(row, ensure_ascii=False, default=str)
     assert errors(frame) == [
         None,
         f"{path} line 2 holds text that is not valid Unicode (an unpaired surrogate, "

@@ -31,6 +31,7 @@ from rollscore.pipeline.inputs.columns import (
     column_type,
     input_schema,
     kept_columns,
+    without_lone_surrogates,
 )
 from rollscore.pipeline.inputs.discovery import InputFile
 from rollscore.pipeline.inputs.jsonl import (
@@ -303,13 +304,15 @@ def partitions_of(blocks: Sequence[Block], rows_per_partition: int) -> list[list
 
 
 def json_schema(scans: Sequence[Scan]) -> pa.Schema:
-    """The columns JSON rows become (:mod:`rollscore.pipeline.inputs.columns`)."""
+    """The columns JSON rows become (:mod:`rollscore.pipeline.inputs.columns`), named as the
+    reader reads the keys: an unpaired surrogate (which no column name can hold) as U+FFFD."""
     counts: dict[str, int] = {}
     types: dict[str, set[str]] = {}
     for scan in scans:
         for key, count in scan.key_counts.items():
-            counts[key] = counts.get(key, 0) + count
-            types.setdefault(key, set()).update(scan.types[key])
+            name = without_lone_surrogates(key)[0]
+            counts[name] = counts.get(name, 0) + count
+            types.setdefault(name, set()).update(scan.types[key])
     kept, overflow = kept_columns(counts)
     fields = [(key, column_type(key, types[key])) for key in kept]
     if overflow:
