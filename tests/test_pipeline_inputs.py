@@ -343,6 +343,28 @@ def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
             assert json.loads(extra) == {f"key_{n}": n}
 
 
+def test_a_key_named_like_the_extra_column_is_carried_in_it(tmp_path):
+    """A scored output exported to JSON lines and scored again holds ``extra_json`` itself."""
+    path = tmp_path / "r.jsonl"
+    rows = [
+        {"ground_truth": "1", "response": "a", EXTRA_COLUMN: '{"note": 1}'},
+        {"ground_truth": "1", "response": "a", EXTRA_COLUMN: {"note": 2}, "other": 3},
+        {"ground_truth": "1", "response": "a"},
+    ]
+    write_jsonl(path, rows)
+
+    frame = read_whole(path)
+
+    assert [
+        None if extra is None else json.loads(extra) for extra in values(frame[EXTRA_COLUMN])
+    ] == [
+        {EXTRA_COLUMN: '{"note": 1}'},
+        {EXTRA_COLUMN: {"note": 2}},
+        None,
+    ]
+    assert values(frame["other"]) == [None, 3, None]
+
+
 @pytest.mark.parametrize(
     "line",
     [

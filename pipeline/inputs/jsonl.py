@@ -189,6 +189,7 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
     kept = [
         (name, columns[name], cell_reader(types[name])) for name in types if name != EXTRA_COLUMN
     ]
+    kept_names = {name for name, _, _ in kept}  # a key named like the extra column goes in it
     extra = EXTRA_COLUMN in types
     problems: list[Problem | None] = []
     for block in blocks:
@@ -201,7 +202,7 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
             for name, values, read in kept:
                 values.append(read(row.get(name)))
             if extra:
-                rest = {key: value for key, value in row.items() if key not in types}
+                rest = {key: value for key, value in row.items() if key not in kept_names}
                 columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
             problems.append(problem)
     table = pa.Table.from_pydict(columns, schema=schema)
