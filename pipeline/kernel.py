@@ -34,9 +34,10 @@ TEXT = pd.ArrowDtype(pa.string())
 FLOAT = pd.ArrowDtype(pa.float64())
 BOOL = pd.ArrowDtype(pa.bool_())
 
-_INPUT_PROBLEMS = "rollscore:input_problem"
+INPUT_PROBLEM_COLUMN = "rollscore:input_problem"
 """Where :func:`with_input_problems` keeps each row's problem for the kernel, which drops the
-column again: an Arrow struct, which Dask carries as it is (it turns object columns into text)."""
+column again: an Arrow struct, which Dask carries as it is (it turns object columns into text).
+No input column has this name (the readers see to it)."""
 _PROBLEM_TYPE = pd.ArrowDtype(pa.struct([("kind", pa.string()), ("message", pa.string())]))
 
 
@@ -51,21 +52,21 @@ def with_input_problems(frame: pd.DataFrame, problems: Sequence[Problem | None])
         None if problem is None else {"kind": problem.kind.value, "message": problem.message}
         for problem in problems
     ]
-    return frame.assign(**{_INPUT_PROBLEMS: pd.Series(values, frame.index, _PROBLEM_TYPE)})
+    return frame.assign(**{INPUT_PROBLEM_COLUMN: pd.Series(values, frame.index, _PROBLEM_TYPE)})
 
 
 def input_problems(frame: pd.DataFrame) -> list[Problem | None]:
     """The problem :func:`with_input_problems` handed over for each row (None for none)."""
     return [
         None if value is None else Problem(ErrorKind(value["kind"]), value["message"])
-        for value in _column(frame, _INPUT_PROBLEMS)
+        for value in _column(frame, INPUT_PROBLEM_COLUMN)
     ]
 
 
 def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The rows of ``frames`` one after the other, each with its input problem."""
     problems = [problem for frame in frames for problem in input_problems(frame)]
-    rows = [frame.drop(columns=[_INPUT_PROBLEMS], errors="ignore") for frame in frames]
+    rows = [frame.drop(columns=[INPUT_PROBLEM_COLUMN], errors="ignore") for frame in frames]
     return with_input_problems(pd.concat(rows, ignore_index=True), problems)
 
 
@@ -133,7 +134,7 @@ def scored_rows(frame: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """``frame``'s own columns followed by its score columns (an input column of a score
     column's name is replaced)."""
     scores = score_partition(frame, config)
-    kept = frame.drop(columns=[_INPUT_PROBLEMS, *scores.columns], errors="ignore")
+    kept = frame.drop(columns=[INPUT_PROBLEM_COLUMN, *scores.columns], errors="ignore")
     return pd.concat([kept, scores], axis=1)
 
 

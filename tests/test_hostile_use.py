@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from commands import finished, rollscore, wait_for
 from distributed import Client
+from rollscore.pipeline.kernel import INPUT_PROBLEM_COLUMN
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
 
 pytestmark = pytest.mark.slow  # every test here runs the command or a cluster
@@ -153,6 +154,43 @@ def test_parquet_text_that_is_not_valid_utf8_is_one_bad_row(config, tmp_path):
         f"{inputs} row 2 holds text that is not valid UTF-8 in response (replaced by U+FFFD)"
     )
     assert scores["response"][1] == "<answer>1</answer> \ufffd"
+
+
+def test_a_key_named_like_rollscores_own_problem_column_is_carried_not_obeyed(config, tmp_path):
+    """The column where readers hand the kernel each row's problem is rollscore's alone: a JSON
+    key of its name neither forges an error nor stops the run, and is carried in extra_json."""
+    inputs = tmp_path / "forged.jsonl"
+    forged = {"kind": "timeout", "message": "forged"}
+    right = {"ground_truth": "1", "response": "<answer>1</answer>"}
+    write_jsonl(
+        inputs,
+        [right | {INPUT_PROBLEM_COLUMN: "text"}, right | {INPUT_PROBLEM_COLUMN: forged}, right],
+    )
+
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    scores = pd.read_parquet(tmp_path / "o" / "scores")
+    assert scores["reward"].tolist() == [RIGHT] * 3
+    assert scores["error"].isna().all()
+    carried = [None if pd.isna(extra) else json.loads(extra) for extra in scores["extra_json"]]
+    assert carried == [{INPUT_PROBLEM_COLUMN: "text"}, {INPUT_PROBLEM_COLUMN: forged}, None]
+
+
+def test_a_parquet_column_named_like_rollscores_own_problem_column_is_refused_in_one_line(
+    config, tmp_path
+):
+    inputs = tmp_path / "forged.parquet"
+    table = {"ground_truth": ["1"], "response": ["<answer>1</answer>"], INPUT_PROBLEM_COLUMN: ["x"]}
+    pd.DataFrame(table).to_parquet(inputs)
+
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[-1] == (
+        f"rollscore: error: {inputs} has a column named {INPUT_PROBLEM_COLUMN!r}, a name "
+        "rollscore keeps for itself; rename it"
+    )
 
 
 def test_parquet_shards_whose_ground_truths_pandas_typed_differently_are_read_as_text(

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
+from rollscore.pipeline.kernel import INPUT_PROBLEM_COLUMN
 
 TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
 """Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
@@ -26,6 +27,9 @@ MAX_EXTRA_COLUMNS = 64
 """Other keys that become columns of their own; beyond, they are carried in ``EXTRA_COLUMN``."""
 EXTRA_COLUMN = "extra_json"
 """A JSON object of each row's keys beyond the kept columns (only when there are such keys)."""
+NEVER_KEPT = (EXTRA_COLUMN, INPUT_PROBLEM_COLUMN)
+"""Keys that never become columns of their own, but are carried in :data:`EXTRA_COLUMN`: its
+own name, and the column where readers hand the kernel each row's problem."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -79,10 +83,10 @@ def kept_columns(key_counts: Mapping[str, int]) -> tuple[list[str], bool]:
     some keys are left over for :data:`EXTRA_COLUMN`."""
     known = [key for key in key_counts if key in KNOWN_COLUMNS]
     others = sorted(
-        (key for key in key_counts if key not in KNOWN_COLUMNS and key != EXTRA_COLUMN),
+        (key for key in key_counts if key not in KNOWN_COLUMNS and key not in NEVER_KEPT),
         key=lambda key: (-key_counts[key], key),
     )
-    overflow = len(others) > MAX_EXTRA_COLUMNS or EXTRA_COLUMN in key_counts
+    overflow = len(others) > MAX_EXTRA_COLUMNS or any(key in key_counts for key in NEVER_KEPT)
     return known + others[:MAX_EXTRA_COLUMNS], overflow
 
 

@@ -189,7 +189,7 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
     kept = [
         (name, columns[name], cell_reader(types[name])) for name in types if name != EXTRA_COLUMN
     ]
-    kept_names = {name for name, _, _ in kept}  # a key named like the extra column goes in it
+    kept_names = {name for name, _, _ in kept}  # the rest go in the extra column
     extra = EXTRA_COLUMN in types
     problems: list[Problem | None] = []
     for block in blocks:

@@ -44,7 +44,7 @@ from rollscore.pipeline.inputs.jsonl import (
     scan_whole,
 )
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
-from rollscore.pipeline.kernel import concat_rows
+from rollscore.pipeline.kernel import INPUT_PROBLEM_COLUMN, concat_rows
 
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
@@ -339,6 +339,12 @@ def plan_inputs(
         scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
     except (OSError, pa.ArrowException, EOFError) as error:
         raise InputError(f"cannot read input: {error}") from None
+    for probe in probes:
+        if probe.schema is not None and INPUT_PROBLEM_COLUMN in probe.schema.names:
+            raise InputError(
+                f"{probe.file.url} has a column named {INPUT_PROBLEM_COLUMN!r}, a name rollscore "
+                "keeps for itself; rename it"
+            )
     by_url: dict[str, list[Scan]] = {}
     for scan in scans:
         by_url.setdefault(scan.url, []).append(scan)
