@@ -340,11 +340,8 @@ def plan_inputs(
     except (OSError, pa.ArrowException, EOFError) as error:
         raise InputError(f"cannot read input: {error}") from None
     for probe in probes:
-        if probe.schema is not None and INPUT_PROBLEM_COLUMN in probe.schema.names:
-            raise InputError(
-                f"{probe.file.url} has a column named {INPUT_PROBLEM_COLUMN!r}, a name rollscore "
-                "keeps for itself; rename it"
-            )
+        if probe.schema is not None:
+            _check_parquet_columns(probe.file.url, probe.schema.names)
     by_url: dict[str, list[Scan]] = {}
     for scan in scans:
         by_url.setdefault(scan.url, []).append(scan)
@@ -363,6 +360,19 @@ def plan_inputs(
         raise InputError("the inputs hold no rows")
     schema = input_schema([json_schema(scans), *(probe.schema for probe in probes if probe.schema)])
     return InputPlan(blocks, partitions_of(blocks, rows_per_block), schema, identities)
+
+
+def _check_parquet_columns(url: str, names: list[str]) -> None:
+    """Raise :class:`InputError` for a Parquet file whose columns cannot be read as they are:
+    two of one name, or one of the name of rollscore's own problem column."""
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"{url} has more than one column named {twice[0]!r}; rename them")
+    if INPUT_PROBLEM_COLUMN in names:
+        raise InputError(
+            f"{url} has a column named {INPUT_PROBLEM_COLUMN!r}, a name rollscore keeps for "
+            "itself; rename it"
+        )
 
 
 def read_block(block: Block, schema: pa.Schema) -> pd.DataFrame:
