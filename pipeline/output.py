@@ -47,6 +47,23 @@ OWN_FILES = "files"
 ``--overwrite`` removes."""
 
 
+def own_files(manifest: dict[str, Any]) -> list[str]:
+    """The files a ``run.json`` lists as its run's own, each a name a run writes (``run.json``,
+    ``metrics.json``, ``scores/part-N.parquet``): nothing else is ever removed for it. Raises
+    ValueError saying what else it lists (a hand-edited ``run.json``, say)."""
+    names = manifest[OWN_FILES]
+    if not isinstance(names, list):
+        raise ValueError(f"lists its files as {names!r}, not as a list")
+    for name in names:
+        parts = name.split("/") if isinstance(name, str) else []
+        written = parts in ([MANIFEST], [METRICS]) or (
+            len(parts) == 2 and parts[0] == SCORES and PART.fullmatch(parts[1]) is not None
+        )
+        if not written:
+            raise ValueError(f"lists {name!r}, which no rollscore run writes")
+    return names
+
+
 def part_name(index: int, parts: int) -> str:
     """The file name of part ``index`` of ``parts``: zero-padded to one width for the whole
     run (five digits at least), so the names sort in order whatever the count."""
@@ -93,10 +110,11 @@ class OutputDir:
         return all(name == LOCK or TEMPORARY.fullmatch(name) for name in names)
 
     def remove_run(self, manifest: dict[str, Any]) -> None:
-        """Remove the files an earlier run listed as its own, and nothing else."""
+        """Remove the files an earlier run listed as its own (:func:`own_files`), and nothing
+        else."""
         fs, root = self._fs
-        for name in manifest[OWN_FILES]:
-            if name != MANIFEST and fs.exists(f"{root}/{name}"):
+        for name in own_files(manifest):
+            if name != MANIFEST and fs.isfile(f"{root}/{name}"):
                 fs.rm_file(f"{root}/{name}")
 
     def part_files(self) -> dict[int, str]:

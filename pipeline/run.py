@@ -44,6 +44,7 @@ from rollscore.pipeline.output import (
     OutputDir,
     OutputLock,
     PartWritten,
+    own_files,
     part_name,
     write_scored_part,
 )
@@ -123,6 +124,11 @@ def prepare_job(
                 f"output {out.url} is not empty and holds no rollscore run ({MANIFEST}): "
                 "use an empty or new folder"
             )
+        if earlier is not None and not isinstance(earlier, dict):
+            raise OutputExists(
+                f"output {out.url} holds a {MANIFEST} that is not a rollscore run's: "
+                "remove it yourself, or use a new folder"
+            )
         if earlier is not None and resume:
             return _resumed_job(inputs, config, out, earlier, lock)
         if earlier is not None and not overwrite:
@@ -134,6 +140,14 @@ def prepare_job(
                 f"output {out.url} holds a run whose {MANIFEST} does not list its files: "
                 "remove them yourself, or use a new folder"
             )
+        if earlier is not None:
+            try:
+                own_files(earlier)
+            except ValueError as why:
+                raise OutputExists(
+                    f"output {out.url} holds a {MANIFEST} that {why}: remove the earlier run's "
+                    "files yourself, or use a new folder"
+                ) from None
         discovery = discover_inputs(inputs, skip=out.url)
     except BaseException:
         lock.release()

@@ -383,6 +383,63 @@ def test_overwrite_removes_only_what_the_earlier_run_wrote(config, tmp_path):
     assert f"skipped 1 rollscore output folders, never read as input: {out}" in second.stderr
 
 
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        (["run.json", "../victim.txt"], "lists '../victim.txt', which no rollscore run writes"),
+        (
+            ["scores/../../victim.txt"],
+            "lists 'scores/../../victim.txt', which no rollscore run writes",
+        ),
+        (["scores"], "lists 'scores', which no rollscore run writes"),
+        ("scores", "lists its files as 'scores', not as a list"),
+    ],
+    ids=["outside", "through-scores", "a-folder", "not-a-list"],
+)
+def test_overwrite_refuses_a_run_json_listing_files_no_run_writes_and_removes_nothing(
+    config, tmp_path, files, why
+):
+    """--overwrite removes what the earlier run's run.json lists: an edited one must not make it
+    remove anything outside the folder, nor half of the earlier results."""
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command, "--partition-rows", "2").returncode == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's file")
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["files"] = files
+    (out / "run.json").write_text(json.dumps(manifest))
+    parts = sorted(path.name for path in (out / "scores").iterdir())
+
+    again = finished(*command, "--overwrite")
+
+    assert again.returncode == 2
+    assert again.stderr.splitlines()[-1] == (
+        f"rollscore: error: output {out} holds a run.json that {why}: remove the earlier run's "
+        "files yourself, or use a new folder"
+    )
+    assert victim.read_text() == "a user's file"
+    assert sorted(path.name for path in (out / "scores").iterdir()) == parts
+    assert (out / "metrics.json").exists()
+
+
+def test_a_run_json_that_is_not_a_runs_is_refused_in_one_line(config, tmp_path):
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}])
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command).returncode == 0
+    (out / "run.json").write_text('"files"')
+
+    for flag in ("--overwrite", "--resume"):
+        again = finished(*command, flag)
+        assert again.returncode == 2
+        assert again.stderr.splitlines()[-1] == (
+            f"rollscore: error: output {out} holds a run.json that is not a rollscore run's: "
+            "remove it yourself, or use a new folder"
+        )
+
+
 def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [{"ground_truth": "1", "response": "1"}] * 3)
     blank = tmp_path / "blank.jsonl"
