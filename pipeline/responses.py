@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from numbers import Integral, Real
 
 
@@ -80,10 +81,22 @@ def response_from_message_log(message_log: object) -> str:
 
 
 def ground_truth_text(value: object) -> object:
-    """A numeric ground truth as its text (``42`` -> ``"42"``); anything else unchanged, for
-    batch scoring to accept (a string) or report (missing, or another type)."""
+    """A numeric ground truth as its text (``42`` -> ``"42"``, ``1e-05`` -> ``"0.00001"``);
+    anything else unchanged, for batch scoring to accept (a string) or report (missing, or
+    another type)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         return value
     if isinstance(value, Integral):
         return str(int(value))
-    return str(float(value)) if math.isfinite(value) else None
+    return float_text(float(value)) if math.isfinite(value) else None
+
+
+def float_text(value: float) -> str:
+    """A finite float as the shortest decimal that reads back as it, written out in full
+    (``1e-05`` -> ``"0.00001"``, ``1e+23`` -> ``"100000000000000000000000.0"``): math-verify
+    does not read Python's exponent form as the number."""
+    text = repr(value)
+    if "e" not in text:
+        return text
+    text = format(Decimal(text), "f")
+    return text if "." in text else f"{text}.0"

@@ -204,6 +204,35 @@ def test_a_parquet_file_whose_columns_cannot_be_read_is_refused_in_one_line(
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_float_ground_truths_are_text_math_verify_reads_as_the_same_number(config, tmp_path, kind):
+    """Python writes 0.00001 as 1e-05, which math-verify does not read as that number: a
+    right answer would score as wrong."""
+    numbers = [0.00001, 1e23, 1.5e-7, -2.5e-10, 5.0, 1e16]
+    answers = [
+        "0.00001",
+        "100000000000000000000000",
+        "0.00000015",
+        "-0.00000000025",
+        "5",
+        "10000000000000000",
+    ]
+    rows = [
+        {"ground_truth": number, "response": f"<answer>{answer}</answer>"}
+        for number, answer in zip(numbers, answers)
+    ]
+    inputs = tmp_path / f"floats.{kind}"
+    if kind == "jsonl":
+        write_jsonl(inputs, rows)
+    else:
+        pd.DataFrame(rows).to_parquet(inputs)
+
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    assert pd.read_parquet(tmp_path / "o" / "scores")["reward"].tolist() == [RIGHT] * len(rows)
+
+
 def test_parquet_shards_whose_ground_truths_pandas_typed_differently_are_read_as_text(
     config, tmp_path
 ):

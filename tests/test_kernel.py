@@ -6,12 +6,15 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rollscore.pipeline.kernel import (
     scored_rows,
     scored_rows_meta,
     scores_meta,
     with_input_problems,
 )
+from rollscore.pipeline.responses import float_text, ground_truth_text
 from rollscore.rewards import (
     ErrorKind,
     combine_reward_functions,
@@ -180,3 +183,21 @@ def test_content_parts_of_a_message_log_are_scored_on_their_text_parts_joined():
         0.0,
     ]
     assert values(scored["error"]) == [None, None, "assistant text part is NoneType, not a string"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_ground_truth_is_written_out_in_full_and_reads_back_as_itself(number):
+    text = float_text(number)
+
+    assert "e" not in text and "." in text
+    assert float(text) == number and str(float(text)) == repr(number)
+
+
+def test_numeric_ground_truths_become_the_texts_math_verify_reads():
+    assert [ground_truth_text(value) for value in (42, 5.0, 1e-05, 1e23, -2.5e-10)] == [
+        "42", "5.0", "0.00001", "100000000000000000000000.0", "-0.00000000025"
+    ]  # fmt: skip
+    assert [ground_truth_text(value) for value in (float("nan"), True, None, "7")] == [
+        None, True, None, "7"
+    ]  # fmt: skip

@@ -11,11 +11,13 @@ JSON object in :data:`EXTRA_COLUMN`, so a corpus of thousands of distinct keys s
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
 from rollscore.pipeline.kernel import INPUT_PROBLEM_COLUMN
+from rollscore.pipeline.responses import float_text
 
 TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
 """Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
@@ -103,7 +105,8 @@ def flag_value(name: str, value: object) -> tuple[bool | None, str | None]:
 
 def cell_reader(arrow_type: pa.DataType) -> Callable[[object], object]:
     """How a JSON value becomes a value of a column of ``arrow_type``: non-strings in a text
-    column become JSON text. Chosen once per column, not once per value."""
+    column become JSON text, a float written out in full (:func:`float_text`). Chosen once per
+    column, not once per value."""
     if pa.types.is_string(arrow_type):
         return _text_cell
     if pa.types.is_floating(arrow_type):
@@ -114,6 +117,8 @@ def cell_reader(arrow_type: pa.DataType) -> Callable[[object], object]:
 def _text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, float) and math.isfinite(value):
+        return float_text(value)
     return json.dumps(value, ensure_ascii=False)
 
 
