@@ -203,6 +203,34 @@ def test_hostile_samples_cost_their_own_rows_only(server):
     assert [answer.body for answer in answers[2:]] == [sample_fields(e) for e in expected]
 
 
+def test_numbers_score_as_written_and_a_boolean_ground_truth_is_a_bad_input(server):
+    """A JSON true is no ground truth: it is not taken for 1. A float label is scored as the
+    number it is, not as Python's 1e-05."""
+    status, answer = post(
+        server.url, "/slime", {"response": "<answer>0.00001</answer>", "label": 0.00001}
+    )
+    assert (status, answer["correct"]) == (200, True)
+    body = {
+        "ground_truth": [0.00001, True, 1],
+        "response": ["<answer>0.00001</answer>", "<answer>1</answer>", "<answer>1</answer>"],
+    }
+    status, answer = post(server.url, "/score", body)
+    assert (status, answer["correct"], answer["error_kind"]) == (
+        200,
+        [True, False, True],
+        [None, "bad_input", None],
+    )
+    assert answer["error"][1] == "ground_truth is bool, not a string"
+    status, answer = post(server.url, "/slime", {"response": "<answer>1</answer>", "label": True})
+    assert (status, answer["correct"]) == (200, False)
+    _, verify = nemo_gym_verify(
+        {"prompt": "p", "response": "<answer>1</answer>", "ground_truth": "1", "data_source": None},
+        1,
+    )
+    status, answer = post(server.url, "/verify", verify | {"expected_answer": True})
+    assert status == 422 and "expected_answer is bool" in answer["detail"]
+
+
 def test_each_bad_input_gets_one_clear_message_and_the_server_stays_up(server):
     url = server.url
     assert post(url, "/verify", b"{not json") == (

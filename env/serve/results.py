@@ -9,10 +9,12 @@ from typing import Any
 
 import pandas as pd
 from fastapi.responses import JSONResponse
+from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
 from rollscore.pipeline.responses import BadRow
 
-GroundTruth = str | int | float
-"""A ground truth as a request may give it: text, or a number (scored as its text)."""
+GroundTruth = StrictStr | StrictInt | StrictFloat | StrictBool
+"""A ground truth as a request may give it: text, or a number (scored as its text). Strict, so
+that a JSON true stays a boolean, which is no ground truth, instead of becoming 1."""
 
 
 class AsciiJSONResponse(JSONResponse):
