@@ -5,6 +5,7 @@ this process), hostile rows, each bad input, and a thousand concurrent requests.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import urllib.error
 import urllib.request
@@ -229,6 +230,41 @@ def test_numbers_score_as_written_and_a_boolean_ground_truth_is_a_bad_input(serv
     )
     status, answer = post(server.url, "/verify", verify | {"expected_answer": True})
     assert status == 422 and "expected_answer is bool" in answer["detail"]
+
+
+def test_nan_and_infinity_sent_the_way_python_writes_them_get_answers_not_500s(server):
+    """Python's json writes NaN and Infinity, which JSON has not: a verify request echoes them as
+    null, and aggregate_metrics refuses a reward that is not a finite number in one line."""
+    _, verify = nemo_gym_verify(
+        {"prompt": "p", "response": "<answer>1</answer>", "ground_truth": "1", "data_source": None},
+        1,
+    )
+    status, answer = post(
+        server.url, "/verify", verify | {"temperature": math.nan, "scores": [math.inf, 1.5]}
+    )
+    assert (status, answer["correct"], answer["temperature"], answer["scores"]) == (
+        200,
+        True,
+        None,
+        [None, 1.5],
+    )
+    for reward in (math.inf, math.nan, 10**400):
+        body = {"verify_responses": [{"reward": 1.0}, {"reward": reward}]}
+        status, answer = post(server.url, "/aggregate_metrics", body)
+        assert (status, answer["detail"]) == (
+            422,
+            "verify_responses[1] has a reward that is not a finite number",
+        )
+    body = {"verify_responses": [{"reward": 0.0, "reward_math_expr": -math.inf}]}
+    status, answer = post(server.url, "/aggregate_metrics", body)
+    assert (status, answer["detail"]) == (
+        422,
+        "verify_responses[0] has a reward_math_expr that is not a finite number",
+    )
+    body = {"verify_responses": [{"reward": 1.0, "data_source": "cut \udc00"}, {"reward": 0.0}]}
+    status, answer = post(server.url, "/aggregate_metrics", body)
+    assert (status, answer["agent_metrics"]["accuracy"]) == (200, 0.5)
+    assert answer["agent_metrics"]["by_data_source/cut \ufffd/rows"] == 1
 
 
 def test_each_bad_input_gets_one_clear_message_and_the_server_stays_up(server):

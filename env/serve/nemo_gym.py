@@ -14,6 +14,7 @@ and ``error_kind`` when the row has an error.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from rollscore.env.serve.results import (
     json_value,
     sample_fields,
 )
+from rollscore.pipeline.inputs.columns import without_lone_surrogates
 from rollscore.pipeline.metrics import assemble_metrics, metric_partials
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -183,35 +185,51 @@ def aggregate(verify_responses: Sequence[Mapping[str, Any]]) -> AggregateMetrics
 
 def metrics_frame(verify_responses: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The scored rows the metrics read, from verify answers; :class:`InvalidRequest` for one
-    without a numeric reward."""
+    without a numeric reward, or with a reward that is not a finite number."""
     records = []
     for index, answer in enumerate(verify_responses):
         reward = answer.get("reward")
         if isinstance(reward, bool) or not isinstance(reward, (int, float)):
             raise InvalidRequest(f"verify_responses[{index}] has no numeric reward")
+        rewards = {
+            name: value
+            for name, value in answer.items()
+            if (name == "reward" or name.startswith("reward_"))
+            and isinstance(value, (int, float)) and not isinstance(value, bool)
+        }  # fmt: skip
+        for name, value in rewards.items():
+            if not _is_finite(value):
+                raise InvalidRequest(
+                    f"verify_responses[{index}] has a {name} that is not a finite number"
+                )
         correct = answer.get("correct")
         task = answer.get(TASK_INDEX)
-        records.append(
-            {
-                "reward": float(reward),
-                "correct": correct if isinstance(correct, bool) else reward == 1,
-                "error": answer.get("error"),
-                "error_kind": answer.get("error_kind"),
-                "data_source": answer.get("data_source"),
-                "task": task,
-                "prompt": None if task is None else str(task),
-                "extracted_answer": answer.get("extracted_answer"),
-                **{
-                    name: value
-                    for name, value in answer.items()
-                    if name.startswith("reward_") and isinstance(value, (int, float, type(None)))
-                },
-            }
-        )
+        record = {
+            "correct": correct if isinstance(correct, bool) else reward == 1,
+            "error": answer.get("error"),
+            "error_kind": answer.get("error_kind"),
+            "data_source": answer.get("data_source"),
+            "task": task,
+            "prompt": None if task is None else str(task),
+            "extracted_answer": answer.get("extracted_answer"),
+        }
+        texts = {  # text with an unpaired surrogate as every other route reads it
+            name: without_lone_surrogates(value)[0] if isinstance(value, str) else value
+            for name, value in record.items()
+        }
+        records.append(texts | {name: float(value) for name, value in rewards.items()})
     frame = pd.DataFrame.from_records(records)
     for name in ("error", "error_kind", "data_source", "prompt", "extracted_answer"):
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def _is_finite(value: int | float) -> bool:
+    """Whether a JSON number is a finite float (an integer of 400 digits is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def task_metrics(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -19,11 +19,17 @@ that a JSON true stays a boolean, which is no ground truth, instead of becoming 
 
 class AsciiJSONResponse(JSONResponse):
     """JSON with every non-ASCII character escaped: a lone surrogate a request carried (JSON
-    allows it, UTF-8 does not) goes back as the escape it came in as. The routes return one
-    directly, so an answer is encoded once, without FastAPI's second pass over it."""
+    allows it, UTF-8 does not) goes back as the escape it came in as. A NaN or an infinity a
+    request carried (Python's json writes them; JSON has none) goes back as null. The routes
+    return one directly, so an answer is encoded once, without FastAPI's second pass over it."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+        try:
+            text = json.dumps(content, allow_nan=False, separators=(",", ":"))
+        except ValueError:  # json's own parser turns each NaN and infinity into null
+            finite = json.loads(json.dumps(content), parse_constant=lambda _: None)
+            text = json.dumps(finite, allow_nan=False, separators=(",", ":"))
+        return text.encode("ascii")
 
 
 def json_value(value: object) -> object:
