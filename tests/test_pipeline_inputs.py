@@ -73,6 +73,15 @@ def test_an_input_that_names_nothing_readable_is_an_input_error(tmp_path, name, 
         discover_inputs([str(tmp_path / name)])
 
 
+def test_an_empty_input_name_is_an_input_error_not_the_current_folder(tmp_path, monkeypatch):
+    """A script's empty $INPUT must not score whatever the current folder holds."""
+    write_jsonl(tmp_path / "a.jsonl", [{"ground_truth": "1", "response": "r"}])
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(InputError, match="^an input is empty: name a file, folder or glob$"):
+        discover_inputs([str(tmp_path / "a.jsonl"), ""])
+
+
 def test_a_jsonl_scan_records_every_keys_types_and_the_line_offsets(tmp_path):
     path = tmp_path / "r.jsonl"
     write_jsonl(path, [{"a": 1, "b": "x"}, {"a": 2.5, "c": [1]}, "not json", {"a": None}])

@@ -108,6 +108,8 @@ def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery
     :class:`InputError` if an input matches nothing readable."""
     if not inputs:
         raise InputError("no input given")
+    if "" in inputs:
+        raise InputError("an input is empty: name a file, folder or glob")
     discovery = Discovery()
     for given in inputs:
         paths, explicit, fs = _expand(given)
