@@ -16,6 +16,7 @@ by_data_source:           # optional: other rewards for rows of some data source
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -207,6 +208,10 @@ def _read_yaml(path: str) -> Any:
             return yaml.safe_load(handle)
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -254,6 +259,13 @@ def _reward_spec(entry: Any, where: str) -> RewardSpec:
     kwargs = entry.get("kwargs") or {}
     if not isinstance(kwargs, Mapping):
         raise ConfigError(f"config: {label}: kwargs must be a mapping, not {kwargs!r}")
+    try:  # a run records its config as JSON, which has no NaN or infinity
+        json.dumps(dict(kwargs), allow_nan=False, default=str)
+    except ValueError:
+        raise ConfigError(
+            f"config: {label}: kwargs {dict(kwargs)} hold a NaN or an infinity, which a run "
+            "cannot record"
+        ) from None
     try:
         check_reward(name, dict(kwargs))
     except UnknownReward as error:

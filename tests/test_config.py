@@ -425,6 +425,31 @@ def test_an_invalid_yaml_file(tmp_path):
     assert "is not valid YAML: " in message and "\n" not in message
 
 
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("reward_functions:\n  - {name: format, weight: 1}  # café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert (
+        str(raised.value)
+        == f"config file {path} is not UTF-8 text (invalid continuation byte at byte 54)"
+    )
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "[1.0, -.inf]"])
+def test_kwargs_that_are_not_finite_numbers_are_a_config_error(tmp_path, value):
+    """run.json records the config as JSON, which has no NaN or infinity."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "reward_functions:\n  - {name: bbox_giou, weight: 1, kwargs: {giou_penalty_thres: "
+        f"{value}}}}}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value).startswith("config: reward_functions[0] ('bbox_giou'): kwargs {")
+    assert str(raised.value).endswith("} hold a NaN or an infinity, which a run cannot record")
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

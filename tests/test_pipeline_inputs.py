@@ -78,7 +78,7 @@ def test_an_empty_input_name_is_an_input_error_not_the_current_folder(tmp_path, 
     write_jsonl(tmp_path / "a.jsonl", [{"ground_truth": "1", "response": "r"}])
     monkeypatch.chdir(tmp_path)
 
-    with pytest.raises(InputError, match="^an input is empty: name a file, folder or glob$"):
+    with pytest.raises(InputError, match=r"^an input is empty: name a file, folder or glob$"):
         discover_inputs([str(tmp_path / "a.jsonl"), ""])
 
 
