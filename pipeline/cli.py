@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--dashboard-address",
+            type=_host_port,
             metavar="HOST:PORT",
             help="where the local cluster's dashboard listens (default: 127.0.0.1:8787)",
         )
@@ -140,6 +142,19 @@ def _parser() -> argparse.ArgumentParser:
             help=f"how long --scheduler may have no workers (default: {WORKER_WAIT:g})",
         )
     return parser
+
+
+def _host_port(text: str) -> str:
+    """A ``HOST:PORT`` (``:PORT`` for every address) whose port is one and whose host
+    resolves, as given."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (a port of 0 to 65535), got {text!r}")
+    try:
+        socket.getaddrinfo(host.strip("[]") or None, int(port))
+    except (socket.gaierror, UnicodeError):
+        raise argparse.ArgumentTypeError(f"cannot resolve {host!r}") from None
+    return text
 
 
 def _positive_float(text: str) -> float:

@@ -21,7 +21,7 @@ from contextlib import closing, contextmanager
 import dask
 from dask.utils import parse_timedelta
 from distributed import Client, LocalCluster, Security, Worker, WorkerPlugin
-from rollscore.pipeline.errors import NoWorkers
+from rollscore.pipeline.errors import NoWorkers, SchedulerAddressError
 from rollscore.rewards.verifier import pool
 
 
@@ -178,7 +178,13 @@ def scoring_client(
     """
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
-        with closing(Client(address)) as client:
+        try:
+            connected = Client(address)
+        except ValueError as error:  # Dask's reading of the address
+            raise SchedulerAddressError(
+                f"the scheduler address {address!r} is not one: {error}"
+            ) from None
+        with closing(connected) as client:
             try:
                 client.wait_for_workers(1, timeout=worker_wait)
             except TimeoutError:

@@ -46,6 +46,10 @@ class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 
 
+class SchedulerAddressError(ValueError):
+    """The scheduler address given is not a Dask address."""
+
+
 class ServeRefused(ValueError):
     """``rollscore serve`` cannot start as asked: an address beyond this machine without a
     token, or the ``serve`` extra is not installed."""
@@ -59,6 +63,7 @@ USER_ERRORS = (
     OutputExists,
     OutputLocked,
     ReportUnavailable,
+    SchedulerAddressError,
     ServeRefused,
     VerifierStackChanged,
     VerifierUnavailable,

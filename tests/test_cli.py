@@ -130,6 +130,41 @@ def test_an_unreadable_input_exits_2_with_one_line(
     assert code == 2 and message in error and len(error.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            ["--scheduler", "garbage"],
+            "rollscore: error: the scheduler address 'garbage' is not one: missing port number "
+            "in address 'garbage'",
+        ),
+        (
+            ["--dashboard-address", "nonsense"],
+            "argument --dashboard-address: expected HOST:PORT (a port of 0 to 65535), got "
+            "'nonsense'",
+        ),
+        (
+            ["--dashboard-address", "no-such-host.invalid:8787"],
+            "argument --dashboard-address: cannot resolve 'no-such-host.invalid'",
+        ),
+    ],
+    ids=["scheduler", "dashboard-form", "dashboard-host"],
+)
+def test_a_cluster_address_that_is_no_address_exits_2_with_one_line(
+    tmp_path, capsys, config_file, option, message
+):
+    given = [str(EXAMPLES / "rollouts.jsonl"), "--config", str(config_file)]
+
+    try:
+        code = main(["score", *given, "--output", str(tmp_path / "o"), *option])
+    except SystemExit as leaving:  # argparse's own exit
+        code = leaving.code
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines()[-1].endswith(message) and "Traceback" not in error
+
+
 def test_a_missing_config_file_exits_2(tmp_path, capsys):
     code = main(
         [
