@@ -4,6 +4,7 @@ small files, a huge answer, two environments, a second local process, misaligned
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -231,6 +232,36 @@ def test_float_ground_truths_are_text_math_verify_reads_as_the_same_number(confi
 
     assert run.returncode == 0, run.stderr
     assert pd.read_parquet(tmp_path / "o" / "scores")["reward"].tolist() == [RIGHT] * len(rows)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "why"),
+    [
+        ("rows.jsonl.gz", b"not gzip", "Not a gzipped file (b'no')"),
+        (
+            "rows.jsonl.gz",
+            gzip.compress(b'{"ground_truth": "1", "response": "x"}\n' * 50)[:40],
+            "Compressed file ended before the end-of-stream marker was reached",
+        ),
+        ("rows.parquet", b"ground_truth,response\n1,x\n", "Parquet magic bytes not found"),
+    ],
+    ids=["not-gzip", "cut-gzip", "not-parquet"],
+)
+def test_a_file_that_is_not_what_its_name_says_is_refused_naming_it(
+    config, tmp_path, name, content, why
+):
+    """In a folder of many files, the one that cannot be read is named, in one line."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    write_jsonl(folder / "fine.jsonl", [{"ground_truth": "1", "response": "x"}])
+    (folder / name).write_bytes(content)
+
+    run = finished("score", str(folder), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 2
+    last = run.stderr.splitlines()[-1]
+    assert last.startswith(f"rollscore: error: cannot read input {folder / name}: ") and why in last
+    assert "Traceback" not in run.stderr and "Compute Failed" not in run.stderr
 
 
 def test_parquet_shards_whose_ground_truths_pandas_typed_differently_are_read_as_text(

@@ -15,9 +15,12 @@ again.
 from __future__ import annotations
 
 import itertools
+import lzma
 import math
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -93,9 +96,24 @@ class FileProbe:
     digest: str = ""
 
 
+T = TypeVar("T")
+UNREADABLE = (OSError, EOFError, pa.ArrowException, zlib.error, lzma.LZMAError)
+"""What reading a file that is not what its name says raises (not gzip, cut short, not
+Parquet)."""
+
+
+def _reading(url: str, read: Callable[..., T], *arguments: object) -> T:
+    """``read(*arguments)``, reading file ``url``: an error of :data:`UNREADABLE` is an
+    :class:`InputError` naming the file."""
+    try:
+        return read(*arguments)
+    except UNREADABLE as error:
+        raise InputError(f"cannot read input {url}: {error}") from None
+
+
 def probe_files(files: Sequence[InputFile]) -> list[FileProbe]:
     """Look at some files: a Dask task, so files are read where the workers are."""
-    return [_probe(file) for file in files]
+    return [_reading(file.url, _probe, file) for file in files]
 
 
 def _probe(file: InputFile) -> FileProbe:
@@ -127,14 +145,14 @@ class ScanPiece:
 
 def scan_pieces(pieces: Sequence[ScanPiece], granularity: int) -> list[Scan]:
     """Scan some pieces of JSON files: a Dask task."""
-    return [
-        scan_whole(
-            piece.probe.file.url, piece.probe.file.compression, piece.probe.kind == "json_array"
-        )
-        if piece.whole
-        else scan_range(piece.probe.file.url, piece.start, piece.stop, granularity)
-        for piece in pieces
-    ]
+    return [_reading(piece.probe.file.url, _scan, piece, granularity) for piece in pieces]
+
+
+def _scan(piece: ScanPiece, granularity: int) -> Scan:
+    file = piece.probe.file
+    if piece.whole:
+        return scan_whole(file.url, file.compression, piece.probe.kind == "json_array")
+    return scan_range(file.url, piece.start, piece.stop, granularity)
 
 
 def _pieces(probe: FileProbe) -> list[ScanPiece]:
@@ -337,7 +355,7 @@ def plan_inputs(
             pure=False,
         )
         scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
-    except (OSError, pa.ArrowException, EOFError) as error:
+    except UNREADABLE as error:
         raise InputError(f"cannot read input: {error}") from None
     for probe in probes:
         if probe.schema is not None:
