@@ -319,6 +319,68 @@ def test_a_json_file_holding_an_array_is_read_as_records(tmp_path):
     assert errors(frame) == [None, None, f"{path} record 3 is not a JSON object"]
 
 
+@pytest.mark.parametrize(
+    ("tail", "read", "why"),
+    [
+        (
+            ', {"ground_truth": "3", "resp',
+            ["1", "2"],
+            "Unterminated string starting at: line 1 column 104 (char 103)",
+        ),
+        (
+            ', {"ground_truth": "3"} {"x": 1}]',
+            ["1", "2", "3"],
+            "Expecting ',' delimiter: line 1 column 104 (char 103)",
+        ),
+        ("] and more", ["1", "2"], "Extra data: line 1 column 82 (char 81)"),
+    ],
+    ids=["cut-short", "missing-comma", "trailing"],
+)
+def test_an_array_that_does_not_parse_keeps_its_records_up_to_the_damage(tmp_path, tail, read, why):
+    """A JSON array cut short (a copy that stopped, say) is not one bad record: every record
+    before the damage is a row, and the damage is one bad row saying what is wrong."""
+    path = tmp_path / "rollouts.json"
+    records = [{"ground_truth": "1", "response": "a"}, {"ground_truth": "2", "response": "b"}]
+    path.write_text(json.dumps(records)[:-1] + tail)
+
+    frame = read_whole(path, array=True)
+
+    assert values(frame["ground_truth"]) == [*read, None]
+    bad = f"{path} record {len(read) + 1} is not valid JSON ({why})"
+    assert errors(frame) == [*([None] * len(read)), bad]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "whats_wrong"),
+    [
+        (
+            "junk.jsonl",
+            "garbage\n[1]\n",
+            ["line 1 is not valid JSON (", "line 2 is not a JSON object"],
+        ),
+        (
+            "junk.json",
+            '[1, "x"]',
+            ["record 1 is not a JSON object", "record 2 is not a JSON object"],
+        ),
+    ],
+    ids=["lines", "array"],
+)
+def test_a_file_without_a_single_record_is_read_as_that_many_bad_rows(
+    tmp_path, name, content, whats_wrong
+):
+    """No row holds a key, so the rows have no columns: they are still rows."""
+    path = tmp_path / name
+    path.write_text(content)
+
+    frame = read_whole(path, array=name.endswith(".json"))
+
+    assert len(frame) == 2
+    assert [
+        why.startswith(f"{path} {start}") for why, start in zip(errors(frame), whats_wrong)
+    ] == [True, True]
+
+
 def test_is_end_is_a_boolean_from_bools_zeros_ones_and_words_and_anything_else_is_bad(tmp_path):
     path = tmp_path / "r.jsonl"
     ends = [False, 0, True, 1, "true", "False", "maybe", 2, None]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ from rollscore.rewards.result import ErrorKind, Problem
 
 SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads."""
+_SPACE = re.compile(r"[ \t\n\r]*")
+"""JSON's white space."""
 _MAYBE_SURROGATE = (b"\\ud", b"\\uD", b"\xed", b"\x00")
 """What a line holding an unpaired surrogate contains: a JSON escape, the raw bytes in UTF-8,
 or NUL bytes, which make json read the line as UTF-16 or UTF-32 (its surrogates then have no
@@ -163,10 +166,48 @@ def _lines(data: bytes) -> list[bytes]:
     return lines
 
 
+@dataclass(frozen=True)
+class BadRecord:
+    """The rest of a JSON array from the first record that does not parse: one bad row."""
+
+    reason: str
+
+
 def _array_records(data: bytes) -> list[object]:
-    """The records of a JSON array; a file that is not one is a single bad record."""
+    """The records of a JSON array. Of one that does not parse (cut short, say): the records
+    before the damage, then a :class:`BadRecord` saying what is wrong."""
     parsed = _parsed(data)
-    return parsed if isinstance(parsed, list) else [parsed]
+    if isinstance(parsed, list):
+        return parsed
+    try:
+        text = data.decode("utf-8", "surrogatepass")
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return [*_records_before(text, error.pos), BadRecord(str(error))]
+    except RecursionError:
+        return [BadRecord("nested too deeply to parse")]
+    except ValueError as error:  # not UTF-8
+        return [BadRecord(str(error))]
+    return [parsed]
+
+
+def _records_before(text: str, damage: int) -> list[object]:
+    """The records of the array opening ``text`` that end before position ``damage``."""
+    decoder, records = json.JSONDecoder(), []
+    position = _SPACE.match(text, text.index("[") + 1).end()
+    while position < damage and not text.startswith("]", position):
+        try:
+            record, end = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            break
+        if end > damage:
+            break
+        records.append(record)
+        position = _SPACE.match(text, end).end()
+        if not text.startswith(",", position):
+            break
+        position = _SPACE.match(text, position + 1).end()
+    return records
 
 
 def is_json_array(url: str, compression: str | None) -> bool:
@@ -205,8 +246,10 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
                 rest = {key: value for key, value in row.items() if key not in kept_names}
                 columns[EXTRA_COLUMN].append(json.dumps(rest, ensure_ascii=False) if rest else None)
             problems.append(problem)
-    table = pa.Table.from_pydict(columns, schema=schema)
-    return with_input_problems(table.to_pandas(types_mapper=pd.ArrowDtype), problems)
+    frame = pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
+    if not schema.names:  # no row of the inputs holds a key: rows without columns
+        frame = pd.DataFrame(index=pd.RangeIndex(len(problems)))
+    return with_input_problems(frame, problems)
 
 
 def _block_items(block: Block) -> list[object]:
@@ -232,6 +275,8 @@ def _row(item: object, where: str) -> tuple[dict, Problem | None]:
         except ValueError as error:
             return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
         suspicious = any(mark in item for mark in _MAYBE_SURROGATE)
+    elif isinstance(item, BadRecord):
+        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({item.reason})")
     else:
         record, suspicious = item, True
     if not isinstance(record, dict):
