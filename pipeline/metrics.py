@@ -25,8 +25,10 @@ from typing import Any
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
+from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
 from rollscore.pipeline.output import OutputDir
 from rollscore.pipeline.tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
@@ -312,12 +314,18 @@ class MetricAccumulator:
 
 
 def read_part_partials(url: str) -> MetricPartials:
-    """The partials of one written part, from its metric columns only (a Dask task)."""
-    with fsspec.open(url, "rb") as handle:
-        names = pq.read_schema(handle).names
-        handle.seek(0)
-        wanted = [name for name in names if name in METRIC_COLUMNS or name.startswith("reward_")]
-        table = pq.read_table(handle, columns=wanted)
+    """The partials of one written part, from its metric columns only (a Dask task); an
+    :class:`InputError` for a part that cannot be read (cut short by hand, say)."""
+    try:
+        with fsspec.open(url, "rb") as handle:
+            names = pq.read_schema(handle).names
+            handle.seek(0)
+            wanted = [
+                name for name in names if name in METRIC_COLUMNS or name.startswith("reward_")
+            ]
+            table = pq.read_table(handle, columns=wanted)
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"{url} is not a readable Parquet part ({error})") from None
     return metric_partials(table.to_pandas(types_mapper=pd.ArrowDtype))
 
 

@@ -125,6 +125,14 @@ class OutputDir:
         names = (path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/{SCORES}", detail=False))
         return {int(match[1]): name for name in names if (match := PART.fullmatch(name))}
 
+    def part_rows(self, name: str) -> int | None:
+        """The rows of written part ``name`` by its footer; None when it cannot be read."""
+        try:
+            with self._fs[0].open(f"{self._fs[1]}/{SCORES}/{name}", "rb") as handle:
+                return pq.read_metadata(handle).num_rows
+        except (OSError, pa.ArrowException):
+            return None
+
     def part_urls(self) -> list[str]:
         """The URLs of the parts already written, in part order."""
         return [self.path(SCORES, name) for _, name in sorted(self.part_files().items())]

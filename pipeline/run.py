@@ -209,6 +209,23 @@ def run_job(
         job.lock.release()
 
 
+def _finished_parts(output: OutputDir, plan: InputPlan) -> dict[int, str]:
+    """The parts already written that a run keeps, by index: each whole, with its partition's
+    rows (a part cut short or emptied by hand is scored again). Raises :class:`OutputExists`
+    for a part file that is no part of the plan."""
+    parts = len(plan.partitions)
+    kept = {}
+    for index, name in sorted(output.part_files().items()):
+        if index >= parts or name != part_name(index, parts):
+            raise OutputExists(
+                f"output {output.url} holds {SCORES}/{name}, which is no part of its run's "
+                f"{parts:,}: remove it, or use a new folder"
+            )
+        if output.part_rows(name) == plan.partition_rows(index):
+            kept[index] = name
+    return kept
+
+
 def _run(
     job: ScoringJob,
     client: Client,
@@ -229,7 +246,7 @@ def _run(
         if job.earlier is not None:  # replaced, now that the new run is known to start
             job.output.remove_run(job.earlier)
         _write_manifest(job, plan, stack, finished=False, seconds=0.0)
-    written = job.output.part_files()
+    written = _finished_parts(job.output, plan)
     todo = [index for index in range(len(plan.partitions)) if index not in written]
     accumulator = MetricAccumulator()
     _score_blocks(job, plan, todo, client, progress, accumulator, run_span)

@@ -500,6 +500,50 @@ def test_a_run_json_that_is_not_a_runs_is_refused_in_one_line(config, tmp_path):
         )
 
 
+@pytest.mark.parametrize("damage", ["cut", "emptied"])
+def test_a_part_damaged_by_hand_is_scored_again_on_resume_and_named_by_metrics(
+    config, tmp_path, damage
+):
+    rows = [
+        {"id": index, "ground_truth": "1", "response": "<answer>1</answer>"} for index in range(6)
+    ]
+    inputs = write_jsonl(tmp_path / "rows.jsonl", rows)
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command, "--partition-rows", "2").returncode == 0
+    part = out / "scores" / "part-00001.parquet"
+    part.write_bytes(part.read_bytes()[:500] if damage == "cut" else b"")
+
+    metrics = finished("metrics", str(out))
+    assert metrics.returncode == 2
+    assert metrics.stderr.splitlines()[-1].startswith(
+        f"rollscore: error: {part} is not a readable Parquet part ("
+    )
+    assert "Traceback" not in metrics.stderr
+
+    again = finished(*command, "--resume")
+    assert again.returncode == 0, again.stderr
+    scored = pd.read_parquet(out / "scores")
+    assert scored["id"].tolist() == list(range(6)) and scored["reward"].tolist() == [RIGHT] * 6
+
+
+def test_a_resume_refuses_a_part_file_that_is_no_part_of_its_run(config, tmp_path):
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command, "--partition-rows", "2").returncode == 0
+    scores = out / "scores"
+    (scores / "part-00007.parquet").write_bytes((scores / "part-00000.parquet").read_bytes())
+
+    again = finished(*command, "--resume")
+
+    assert again.returncode == 2
+    assert again.stderr.splitlines()[-1] == (
+        f"rollscore: error: output {out} holds scores/part-00007.parquet, which is no part of "
+        "its run's 2: remove it, or use a new folder"
+    )
+
+
 def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [{"ground_truth": "1", "response": "1"}] * 3)
     blank = tmp_path / "blank.jsonl"
