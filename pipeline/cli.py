@@ -104,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--overwrite", action="store_true", help="replace results in --output")
     score.add_argument("--partition-rows", type=_positive_int, help="rows per partition")
     score.add_argument(
-        "--performance-report", metavar="FILE.html", help="save Dask's performance report"
+        "--performance-report",
+        type=_file_to_write,
+        metavar="FILE.html",
+        help="save Dask's performance report",
     )
     score.add_argument(
         "--report", action="store_true", help=f"write OUTDIR/{REPORT} at the end of the run"
@@ -142,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
             help=f"how long --scheduler may have no workers (default: {WORKER_WAIT:g})",
         )
     return parser
+
+
+def _file_to_write(text: str) -> str:
+    """A file name that is not a folder's, as given: known before the run, not after it."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file")
+    return text
 
 
 def _host_port(text: str) -> str:

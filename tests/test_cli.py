@@ -147,10 +147,14 @@ def test_an_unreadable_input_exits_2_with_one_line(
             ["--dashboard-address", "no-such-host.invalid:8787"],
             "argument --dashboard-address: cannot resolve 'no-such-host.invalid'",
         ),
+        (
+            ["--performance-report", "."],
+            "argument --performance-report: '.' is a folder; name a file",
+        ),
     ],
-    ids=["scheduler", "dashboard-form", "dashboard-host"],
+    ids=["scheduler", "dashboard-form", "dashboard-host", "report-folder"],
 )
-def test_a_cluster_address_that_is_no_address_exits_2_with_one_line(
+def test_a_cluster_address_or_file_that_is_none_exits_2_with_one_line_before_any_work(
     tmp_path, capsys, config_file, option, message
 ):
     given = [str(EXAMPLES / "rollouts.jsonl"), "--config", str(config_file)]
