@@ -325,7 +325,8 @@ def read_part_partials(url: str) -> MetricPartials:
             ]
             table = pq.read_table(handle, columns=wanted)
     except (OSError, pa.ArrowException) as error:
-        raise InputError(f"{url} is not a readable Parquet part ({error})") from None
+        why = " ".join(str(error).split())
+        raise InputError(f"{url} is not a readable Parquet part ({why})") from None
     return metric_partials(table.to_pandas(types_mapper=pd.ArrowDtype))
 
 

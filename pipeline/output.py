@@ -47,16 +47,26 @@ OWN_FILES = "files"
 ``--overwrite`` removes."""
 
 
+def readable_rows(url: str) -> int | None:
+    """The rows of a written part, read whole (a Dask task); None when it does not read (cut
+    short or damaged by hand, say)."""
+    try:
+        with fsspec.open(url, "rb") as handle:
+            return pq.read_table(handle).num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
 def own_files(manifest: dict[str, Any]) -> list[str]:
     """The files a ``run.json`` lists as its run's own, each a name a run writes (``run.json``,
-    ``metrics.json``, ``scores/part-N.parquet``): nothing else is ever removed for it. Raises
-    ValueError saying what else it lists (a hand-edited ``run.json``, say)."""
+    ``metrics.json``, ``report.html``, ``scores/part-N.parquet``): nothing else is ever removed
+    for it. Raises ValueError saying what else it lists (a hand-edited ``run.json``, say)."""
     names = manifest[OWN_FILES]
     if not isinstance(names, list):
         raise ValueError(f"lists its files as {names!r}, not as a list")
     for name in names:
         parts = name.split("/") if isinstance(name, str) else []
-        written = parts in ([MANIFEST], [METRICS]) or (
+        written = parts in ([MANIFEST], [METRICS], [REPORT]) or (
             len(parts) == 2 and parts[0] == SCORES and PART.fullmatch(parts[1]) is not None
         )
         if not written:
@@ -124,14 +134,6 @@ class OutputDir:
             return {}
         names = (path.rsplit("/", 1)[-1] for path in fs.ls(f"{root}/{SCORES}", detail=False))
         return {int(match[1]): name for name in names if (match := PART.fullmatch(name))}
-
-    def part_rows(self, name: str) -> int | None:
-        """The rows of written part ``name`` by its footer; None when it cannot be read."""
-        try:
-            with self._fs[0].open(f"{self._fs[1]}/{SCORES}/{name}", "rb") as handle:
-                return pq.read_metadata(handle).num_rows
-        except (OSError, pa.ArrowException):
-            return None
 
     def part_urls(self) -> list[str]:
         """The URLs of the parts already written, in part order."""

@@ -39,6 +39,7 @@ from rollscore.pipeline.output import (
     MANIFEST,
     METRICS,
     OWN_FILES,
+    REPORT,
     SCORES,
     VERIFIER_STACK,
     OutputDir,
@@ -46,6 +47,7 @@ from rollscore.pipeline.output import (
     PartWritten,
     own_files,
     part_name,
+    readable_rows,
     write_scored_part,
 )
 from rollscore.pipeline.progress import ProgressLine
@@ -141,18 +143,31 @@ def prepare_job(
                 "remove them yourself, or use a new folder"
             )
         if earlier is not None:
-            try:
-                own_files(earlier)
-            except ValueError as why:
-                raise OutputExists(
-                    f"output {out.url} holds a {MANIFEST} that {why}: remove the earlier run's "
-                    "files yourself, or use a new folder"
-                ) from None
+            _check_replaceable(out, earlier)
         discovery = discover_inputs(inputs, skip=out.url)
     except BaseException:
         lock.release()
         raise
     return ScoringJob(tuple(inputs), discovery, config, out, lock, earlier)
+
+
+def _check_replaceable(out: OutputDir, earlier: dict[str, Any]) -> None:
+    """Raise :class:`OutputExists` unless ``--overwrite`` can replace the earlier run with
+    nothing else lost: its run.json lists only files a run writes, and every part file in the
+    folder is one it lists (checked before anything is removed)."""
+    try:
+        own = own_files(earlier)
+    except ValueError as why:
+        raise OutputExists(
+            f"output {out.url} holds a {MANIFEST} that {why}: remove the earlier run's "
+            "files yourself, or use a new folder"
+        ) from None
+    for name in out.part_files().values():
+        if f"{SCORES}/{name}" not in own:
+            raise OutputExists(
+                f"output {out.url} holds {SCORES}/{name}, which its {MANIFEST} does not list: "
+                "remove it, or use a new folder"
+            )
 
 
 def _resumed_job(
@@ -209,21 +224,25 @@ def run_job(
         job.lock.release()
 
 
-def _finished_parts(output: OutputDir, plan: InputPlan) -> dict[int, str]:
-    """The parts already written that a run keeps, by index: each whole, with its partition's
-    rows (a part cut short or emptied by hand is scored again). Raises :class:`OutputExists`
-    for a part file that is no part of the plan."""
+def _finished_parts(output: OutputDir, plan: InputPlan, client: Client) -> dict[int, str]:
+    """The parts a resumed run keeps, by index: each read whole on the cluster, with its
+    partition's rows (a part cut short or damaged by hand is scored again). Raises
+    :class:`OutputExists` for a part file that is not one of the plan's parts."""
     parts = len(plan.partitions)
-    kept = {}
-    for index, name in sorted(output.part_files().items()):
+    files = sorted(output.part_files().items())
+    for index, name in files:
         if index >= parts or name != part_name(index, parts):
             raise OutputExists(
-                f"output {output.url} holds {SCORES}/{name}, which is no part of its run's "
-                f"{parts:,}: remove it, or use a new folder"
+                f"output {output.url} holds {SCORES}/{name}, which is not one of its run's "
+                f"{parts:,} parts: remove it, or use a new folder"
             )
-        if output.part_rows(name) == plan.partition_rows(index):
-            kept[index] = name
-    return kept
+    urls = [output.path(SCORES, name) for _, name in files]
+    rows = client.gather(client.map(readable_rows, urls, pure=False))
+    return {
+        index: name
+        for (index, name), count in zip(files, rows)
+        if count == plan.partition_rows(index)
+    }
 
 
 def _run(
@@ -240,13 +259,15 @@ def _run(
     plan = job.resumed
     if plan is not None:
         _check_same_stack(job, stack)
+        with dask.annotate(span=run_span):
+            written = _finished_parts(job.output, plan, client)
     else:
         with dask.annotate(span=run_span):
             plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
         if job.earlier is not None:  # replaced, now that the new run is known to start
             job.output.remove_run(job.earlier)
         _write_manifest(job, plan, stack, finished=False, seconds=0.0)
-    written = _finished_parts(job.output, plan)
+        written = {}
     todo = [index for index in range(len(plan.partitions)) if index not in written]
     accumulator = MetricAccumulator()
     _score_blocks(job, plan, todo, client, progress, accumulator, run_span)
@@ -372,6 +393,8 @@ def _write_manifest(
     job: ScoringJob, plan: InputPlan, stack: VerifierStack, finished: bool, seconds: float
 ) -> None:
     parts = len(plan.partitions)
+    earlier = job.earlier if job.resumed is not None else None  # a resumed run keeps its report
+    report = [REPORT] if earlier is not None and REPORT in earlier.get(OWN_FILES, ()) else []
     job.output.write_json(
         MANIFEST,
         {
@@ -385,6 +408,7 @@ def _write_manifest(
                 MANIFEST,
                 METRICS,
                 *(f"{SCORES}/{part_name(index, parts)}" for index in range(parts)),
+                *report,
             ],
         },
     )

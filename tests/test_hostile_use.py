@@ -244,8 +244,9 @@ def test_float_ground_truths_are_text_math_verify_reads_as_the_same_number(confi
             "Compressed file ended before the end-of-stream marker was reached",
         ),
         ("rows.parquet", b"ground_truth,response\n1,x\n", "Parquet magic bytes not found"),
+        ("rows.parquet", "zeroed", "Couldn't deserialize thrift"),
     ],
-    ids=["not-gzip", "cut-gzip", "not-parquet"],
+    ids=["not-gzip", "cut-gzip", "not-parquet", "damaged-parquet"],
 )
 def test_a_file_that_is_not_what_its_name_says_is_refused_naming_it(
     config, tmp_path, name, content, why
@@ -254,6 +255,9 @@ def test_a_file_that_is_not_what_its_name_says_is_refused_naming_it(
     folder = tmp_path / "shards"
     folder.mkdir()
     write_jsonl(folder / "fine.jsonl", [{"ground_truth": "1", "response": "x"}])
+    if content == "zeroed":  # pages damaged, footer whole: found when the rows are read
+        pq.write_table(pa.table({"ground_truth": ["1"], "response": ["x"]}), folder / name)
+        content = damaged((folder / name).read_bytes(), "zeroed")
     (folder / name).write_bytes(content)
 
     run = finished("score", str(folder), "--config", str(config), "--output", str(tmp_path / "o"))
@@ -500,7 +504,16 @@ def test_a_run_json_that_is_not_a_runs_is_refused_in_one_line(config, tmp_path):
         )
 
 
-@pytest.mark.parametrize("damage", ["cut", "emptied"])
+def damaged(data: bytes, damage: str) -> bytes:
+    """A part file's bytes cut short, emptied, or with its first pages zeroed (footer intact)."""
+    if damage == "cut":
+        return data[:500]
+    if damage == "zeroed":
+        return data[:8] + bytes(392) + data[400:]
+    return b""
+
+
+@pytest.mark.parametrize("damage", ["cut", "emptied", "zeroed"])
 def test_a_part_damaged_by_hand_is_scored_again_on_resume_and_named_by_metrics(
     config, tmp_path, damage
 ):
@@ -511,13 +524,14 @@ def test_a_part_damaged_by_hand_is_scored_again_on_resume_and_named_by_metrics(
     out = tmp_path / "o"
     command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
     assert finished(*command, "--partition-rows", "2").returncode == 0
-    part = out / "scores" / "part-00001.parquet"
-    part.write_bytes(part.read_bytes()[:500] if damage == "cut" else b"")
+    parts = sorted((out / "scores").iterdir())
+    parts[1].write_bytes(damaged(parts[1].read_bytes(), damage))
+    untouched = {part: part.stat().st_mtime_ns for part in (parts[0], parts[2])}
 
     metrics = finished("metrics", str(out))
     assert metrics.returncode == 2
     assert metrics.stderr.splitlines()[-1].startswith(
-        f"rollscore: error: {part} is not a readable Parquet part ("
+        f"rollscore: error: {parts[1]} is not a readable Parquet part ("
     )
     assert "Traceback" not in metrics.stderr
 
@@ -525,23 +539,50 @@ def test_a_part_damaged_by_hand_is_scored_again_on_resume_and_named_by_metrics(
     assert again.returncode == 0, again.stderr
     scored = pd.read_parquet(out / "scores")
     assert scored["id"].tolist() == list(range(6)) and scored["reward"].tolist() == [RIGHT] * 6
+    assert {part: part.stat().st_mtime_ns for part in untouched} == untouched  # kept as written
 
 
-def test_a_resume_refuses_a_part_file_that_is_no_part_of_its_run(config, tmp_path):
+@pytest.mark.parametrize("flag", ["--resume", "--overwrite"])
+def test_a_part_file_that_is_no_part_of_the_run_is_refused_and_nothing_removed(
+    config, tmp_path, flag
+):
     inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
     out = tmp_path / "o"
     command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
     assert finished(*command, "--partition-rows", "2").returncode == 0
     scores = out / "scores"
     (scores / "part-00007.parquet").write_bytes((scores / "part-00000.parquet").read_bytes())
+    earlier = sorted(path.name for path in out.rglob("*"))
 
-    again = finished(*command, "--resume")
+    again = finished(*command, flag)
 
     assert again.returncode == 2
     assert again.stderr.splitlines()[-1] == (
-        f"rollscore: error: output {out} holds scores/part-00007.parquet, which is no part of "
-        "its run's 2: remove it, or use a new folder"
+        f"rollscore: error: output {out} holds scores/part-00007.parquet, which "
+        + (
+            "is not one of its run's 2 parts"
+            if flag == "--resume"
+            else "its run.json does not list"
+        )
+        + ": remove it, or use a new folder"
     )
+    assert sorted(path.name for path in out.rglob("*")) == earlier
+
+
+def test_a_run_that_wrote_its_report_is_overwritten_and_resumed_with_it(config, tmp_path):
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command, "--report").returncode == 0
+    (out / "metrics.json").unlink()  # as if interrupted before its end
+
+    resumed = finished(*command, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "report.html" in json.loads((out / "run.json").read_text())["files"]
+
+    again = finished(*command, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert not (out / "report.html").exists()  # the earlier run's own, replaced
 
 
 def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
