@@ -204,8 +204,8 @@ def _check_size(source: Mapping[str, Any]) -> None:
 
 def _read_yaml(path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            return yaml.safe_load(handle.read().decode("utf-8"))  # decoded whole: where is exact
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

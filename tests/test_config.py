@@ -425,14 +425,15 @@ def test_an_invalid_yaml_file(tmp_path):
     assert "is not valid YAML: " in message and "\n" not in message
 
 
-def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
+def test_a_config_file_that_is_not_utf8_is_a_config_error_saying_where(tmp_path):
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("reward_functions:\n  - {name: format, weight: 1}  # café\n".encode("latin-1"))
+    text = "# a comment\n" * 2000 + "reward_functions:\n  - {name: format, weight: 1}  # café\n"
+    path.write_bytes(text.encode("latin-1"))
     with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert (
-        str(raised.value)
-        == f"config file {path} is not UTF-8 text (invalid continuation byte at byte 54)"
+    where = text.index("é")  # far beyond the first 8 kB a text reader decodes at once
+    assert str(raised.value) == (
+        f"config file {path} is not UTF-8 text (invalid continuation byte at byte {where})"
     )
 
 
