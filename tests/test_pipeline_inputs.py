@@ -194,6 +194,10 @@ def test_parquet_text_that_is_not_valid_utf8_is_a_bad_row_and_the_others_are_rea
                 pa.array(range(7), pa.int32()),
                 unchecked_text([b"t", b"\xff", b"t", b"t", b"t", b"t"], pa.string()),
             ),
+            "choice": pa.DictionaryArray.from_arrays(  # its bad entry only in a row not read
+                pa.array([1, 0, 0, 0, 0, 0], pa.int32()),
+                unchecked_text([b"ok", b"\xff"], pa.string()),
+            ),
         }
     )
     pq.write_table(table, path)
@@ -204,6 +208,7 @@ def test_parquet_text_that_is_not_valid_utf8_is_a_bad_row_and_the_others_are_rea
     replaced = [text.decode("utf-8", "replace") for text in (cut, surrogate)]
     assert values(frame["response"]) == ["b", replaced[0], "d", "e", "f"]
     assert values(frame["note"]) == ["n", "n", "n", replaced[1], "n"]
+    assert values(frame["choice"]) == ["ok"] * 5
     assert [None if tags is pd.NA else list(tags) for tags in frame["tags"].tolist()] == [
         None, ["t"], ["t"], ["t"], ["t"]
     ]  # fmt: skip

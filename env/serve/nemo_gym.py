@@ -195,10 +195,10 @@ def metrics_frame(verify_responses: Sequence[Mapping[str, Any]]) -> pd.DataFrame
             name: value
             for name, value in answer.items()
             if (name == "reward" or name.startswith("reward_"))
-            and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
         }  # fmt: skip
         for name, value in rewards.items():
-            if not _is_finite(value):
+            if value is not None and not _is_finite(value):
                 raise InvalidRequest(
                     f"verify_responses[{index}] has a {name} that is not a finite number"
                 )
@@ -217,7 +217,10 @@ def metrics_frame(verify_responses: Sequence[Mapping[str, Any]]) -> pd.DataFrame
             name: without_lone_surrogates(value)[0] if isinstance(value, str) else value
             for name, value in record.items()
         }
-        records.append(texts | {name: float(value) for name, value in rewards.items()})
+        records.append(
+            texts
+            | {name: None if value is None else float(value) for name, value in rewards.items()}
+        )
     frame = pd.DataFrame.from_records(records)
     for name in ("error", "error_kind", "data_source", "prompt", "extracted_answer"):
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)

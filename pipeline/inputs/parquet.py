@@ -9,6 +9,7 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.inputs.block import Block, input_changed
 from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell_reader, flag_value
 from rollscore.pipeline.kernel import with_input_problems
@@ -48,7 +49,11 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
                 first_row = row if first_row is None else first_row
             row += size
         present = [name for name in schema.names if name in parquet.schema_arrow.names]
-        table = parquet.read_row_groups(groups, columns=present)
+        try:
+            table = parquet.read_row_groups(groups, columns=present)
+        except (OSError, pa.ArrowException) as error:  # pages damaged since it was planned
+            why = " ".join(str(error).split())
+            raise InputError(f"cannot read input {block.url}: {why}") from None
     table = table.slice(block.start - (first_row or 0), block.stop - block.start)
     unreadable: list[Problem | None] = [None] * table.num_rows
     read = {}
@@ -80,6 +85,8 @@ def _valid_text(
     invalid sequence; a list or record by null. Each such row's problem says so."""
     if _is_valid(column):
         return column, problems
+    if pa.types.is_dictionary(column.type):  # each row's own value, not the whole dictionary
+        column = column.cast(column.type.value_type)
     raw_type = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary()}.get(column.type)
     values = []
     for index in range(len(column)):

@@ -18,6 +18,7 @@ import itertools
 import lzma
 import math
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
@@ -96,19 +97,20 @@ class FileProbe:
     digest: str = ""
 
 
-T = TypeVar("T")
-UNREADABLE = (OSError, EOFError, pa.ArrowException, zlib.error, lzma.LZMAError)
+_T = TypeVar("_T")
+_UNREADABLE = (OSError, EOFError, pa.ArrowException, zlib.error, lzma.LZMAError)
 """What reading a file that is not what its name says raises (not gzip, cut short, not
 Parquet)."""
 
 
-def _reading(url: str, read: Callable[..., T], *arguments: object) -> T:
-    """``read(*arguments)``, reading file ``url``: an error of :data:`UNREADABLE` is an
+def _reading(url: str, read: Callable[..., _T], *arguments: object) -> _T:
+    """``read(*arguments)``, reading file ``url``: an error of :data:`_UNREADABLE` is an
     :class:`InputError` naming the file."""
     try:
         return read(*arguments)
-    except UNREADABLE as error:
-        raise InputError(f"cannot read input {url}: {error}") from None
+    except _UNREADABLE as error:
+        why = " ".join(str(error).split())
+        raise InputError(f"cannot read input {url}: {why}") from None
 
 
 def probe_files(files: Sequence[InputFile]) -> list[FileProbe]:
@@ -149,6 +151,7 @@ def scan_pieces(pieces: Sequence[ScanPiece], granularity: int) -> list[Scan]:
 
 
 def _scan(piece: ScanPiece, granularity: int) -> Scan:
+    """One piece's scan: a whole file, or a byte range of a plain JSON-lines file."""
     file = piece.probe.file
     if piece.whole:
         return scan_whole(file.url, file.compression, piece.probe.kind == "json_array")
@@ -355,7 +358,7 @@ def plan_inputs(
             pure=False,
         )
         scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
-    except UNREADABLE as error:
+    except _UNREADABLE as error:
         raise InputError(f"cannot read input: {error}") from None
     for probe in probes:
         if probe.schema is not None:
@@ -383,7 +386,7 @@ def plan_inputs(
 def _check_parquet_columns(url: str, names: list[str]) -> None:
     """Raise :class:`InputError` for a Parquet file whose columns cannot be read as they are:
     two of one name, or one of the name of rollscore's own problem column."""
-    twice = sorted({name for name in names if names.count(name) > 1})
+    twice = sorted(name for name, count in Counter(names).items() if count > 1)
     if twice:
         raise InputError(f"{url} has more than one column named {twice[0]!r}; rename them")
     if INPUT_PROBLEM_COLUMN in names:
