@@ -176,19 +176,15 @@ class BadRecord:
 def _array_records(data: bytes) -> list[object]:
     """The records of a JSON array. Of one that does not parse (cut short, say): the records
     before the damage, then a :class:`BadRecord` saying what is wrong."""
-    parsed = _parsed(data)
-    if isinstance(parsed, list):
-        return parsed
     try:
-        text = data.decode("utf-8", "surrogatepass")
-        json.loads(text)
-    except json.JSONDecodeError as error:
-        return [*_records_before(text, error.pos), BadRecord(str(error))]
+        parsed = json.loads(data)
+    except json.JSONDecodeError as error:  # its document is the text json decoded
+        return [*_records_before(error.doc, error.pos), BadRecord(str(error))]
     except RecursionError:
         return [BadRecord("nested too deeply to parse")]
-    except ValueError as error:  # not UTF-8
+    except ValueError as error:  # text in no encoding json reads
         return [BadRecord(str(error))]
-    return [parsed]
+    return parsed if isinstance(parsed, list) else [parsed]
 
 
 def _records_before(text: str, damage: int) -> list[object]:
