@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import lzma
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rollscore.pipeline.errors import InputChanged
+import pyarrow as pa
+from rollscore.pipeline.errors import InputChanged, InputError
+
+UNREADABLE = (OSError, EOFError, pa.ArrowException, zlib.error, lzma.LZMAError)
+"""What reading a file that is not what its name says raises (not gzip, cut short, not
+Parquet, pages damaged)."""
 
 
 @dataclass(frozen=True)
@@ -31,3 +40,14 @@ def input_changed(block: Block) -> InputChanged:
     """The error of a block whose input changed since the run planned it: reading it would mix
     two versions of the file, so the task that reads it raises this."""
     return InputChanged(f"input {block.url} changed since the run was planned")
+
+
+@contextmanager
+def reading_input(url: str) -> Iterator[None]:
+    """Reading input file ``url``: an error of :data:`UNREADABLE` becomes one line of
+    :class:`InputError` naming the file, which the command reports and the workers do not."""
+    try:
+        yield
+    except UNREADABLE as error:
+        why = " ".join(str(error).split())
+        raise InputError(f"cannot read input {url}: {why}") from None

@@ -9,8 +9,7 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rollscore.pipeline.errors import InputError
-from rollscore.pipeline.inputs.block import Block, input_changed
+from rollscore.pipeline.inputs.block import Block, input_changed, reading_input
 from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell_reader, flag_value
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
@@ -49,11 +48,8 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
                 first_row = row if first_row is None else first_row
             row += size
         present = [name for name in schema.names if name in parquet.schema_arrow.names]
-        try:
+        with reading_input(block.url):  # pages damaged since it was planned, say
             table = parquet.read_row_groups(groups, columns=present)
-        except (OSError, pa.ArrowException) as error:  # pages damaged since it was planned
-            why = " ".join(str(error).split())
-            raise InputError(f"cannot read input {block.url}: {why}") from None
     table = table.slice(block.start - (first_row or 0), block.stop - block.start)
     unreadable: list[Problem | None] = [None] * table.num_rows
     read = {}

@@ -15,13 +15,10 @@ again.
 from __future__ import annotations
 
 import itertools
-import lzma
 import math
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -29,7 +26,7 @@ from distributed import Client
 from distributed.metrics import context_meter
 from fsspec.core import url_to_fs
 from rollscore.pipeline.errors import InputError
-from rollscore.pipeline.inputs.block import Block
+from rollscore.pipeline.inputs.block import UNREADABLE, Block, reading_input
 from rollscore.pipeline.inputs.columns import (
     EXTRA_COLUMN,
     column_type,
@@ -97,34 +94,19 @@ class FileProbe:
     digest: str = ""
 
 
-_T = TypeVar("_T")
-_UNREADABLE = (OSError, EOFError, pa.ArrowException, zlib.error, lzma.LZMAError)
-"""What reading a file that is not what its name says raises (not gzip, cut short, not
-Parquet)."""
-
-
-def _reading(url: str, read: Callable[..., _T], *arguments: object) -> _T:
-    """``read(*arguments)``, reading file ``url``: an error of :data:`_UNREADABLE` is an
-    :class:`InputError` naming the file."""
-    try:
-        return read(*arguments)
-    except _UNREADABLE as error:
-        why = " ".join(str(error).split())
-        raise InputError(f"cannot read input {url}: {why}") from None
-
-
 def probe_files(files: Sequence[InputFile]) -> list[FileProbe]:
     """Look at some files: a Dask task, so files are read where the workers are."""
-    return [_reading(file.url, _probe, file) for file in files]
+    return [_probe(file) for file in files]
 
 
 def _probe(file: InputFile) -> FileProbe:
-    size, modified = file_state(file.url)
-    if file.kind == "parquet":
-        rows, schema, digest = parquet_footer(file.url)
-        return FileProbe(file, size, modified, "parquet", rows, schema, digest)
-    array = is_json_array(file.url, file.compression)
-    return FileProbe(file, size, modified, "json_array" if array else "jsonl")
+    with reading_input(file.url):
+        size, modified = file_state(file.url)
+        if file.kind == "parquet":
+            rows, schema, digest = parquet_footer(file.url)
+            return FileProbe(file, size, modified, "parquet", rows, schema, digest)
+        array = is_json_array(file.url, file.compression)
+        return FileProbe(file, size, modified, "json_array" if array else "jsonl")
 
 
 @dataclass(frozen=True)
@@ -147,15 +129,16 @@ class ScanPiece:
 
 def scan_pieces(pieces: Sequence[ScanPiece], granularity: int) -> list[Scan]:
     """Scan some pieces of JSON files: a Dask task."""
-    return [_reading(piece.probe.file.url, _scan, piece, granularity) for piece in pieces]
+    return [_scan(piece, granularity) for piece in pieces]
 
 
 def _scan(piece: ScanPiece, granularity: int) -> Scan:
     """One piece's scan: a whole file, or a byte range of a plain JSON-lines file."""
     file = piece.probe.file
-    if piece.whole:
-        return scan_whole(file.url, file.compression, piece.probe.kind == "json_array")
-    return scan_range(file.url, piece.start, piece.stop, granularity)
+    with reading_input(file.url):
+        if piece.whole:
+            return scan_whole(file.url, file.compression, piece.probe.kind == "json_array")
+        return scan_range(file.url, piece.start, piece.stop, granularity)
 
 
 def _pieces(probe: FileProbe) -> list[ScanPiece]:
@@ -358,7 +341,7 @@ def plan_inputs(
             pure=False,
         )
         scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
-    except _UNREADABLE as error:
+    except UNREADABLE as error:
         raise InputError(f"cannot read input: {error}") from None
     for probe in probes:
         if probe.schema is not None:
