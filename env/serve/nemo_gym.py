@@ -189,14 +189,14 @@ def metrics_frame(verify_responses: Sequence[Mapping[str, Any]]) -> pd.DataFrame
     records = []
     for index, answer in enumerate(verify_responses):
         reward = answer.get("reward")
-        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+        if not _is_number(reward):
             raise InvalidRequest(f"verify_responses[{index}] has no numeric reward")
         rewards = {
             name: value
             for name, value in answer.items()
             if (name == "reward" or name.startswith("reward_"))
-            and (value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
-        }  # fmt: skip
+            and (value is None or _is_number(value))
+        }
         for name, value in rewards.items():
             if value is not None and not _is_finite(value):
                 raise InvalidRequest(
@@ -225,6 +225,11 @@ def metrics_frame(verify_responses: Sequence[Mapping[str, Any]]) -> pd.DataFrame
     for name in ("error", "error_kind", "data_source", "prompt", "extracted_answer"):
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
+
+
+def _is_number(value: object) -> bool:
+    """Whether a JSON value is a number (true and false are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_finite(value: int | float) -> bool:
