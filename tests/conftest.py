@@ -108,6 +108,21 @@ def dask_command() -> str:
     return shutil.which("dask", path=path) or pytest.fail("the dask command is not installed")
 
 
+def read_scheduler_file(scheduler_file: Path, scheduler: subprocess.Popen) -> dict:
+    """The scheduler file's contents once whole: a scheduler creates the file before it
+    writes it, so an empty or partial file is read again."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return json.loads(scheduler_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            if scheduler.poll() is not None:
+                pytest.fail(f"dask scheduler exited with {scheduler.returncode}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"dask scheduler wrote no {scheduler_file.name} in 60 s")
+            time.sleep(0.1)
+
+
 class DaskProcesses:
     """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, started as a user starts
     them (with ``environment`` added to this process's at the time each starts); :meth:`stop`
@@ -130,10 +145,7 @@ class DaskProcesses:
             "scheduler", "--host", "127.0.0.1", "--port", "0",
             "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        started = json.loads(scheduler_file.read_text())
+        started = read_scheduler_file(scheduler_file, self.scheduler)
         self.address = started["address"]
         self.dashboard = f"http://127.0.0.1:{started['services']['dashboard']}"
         return self.address

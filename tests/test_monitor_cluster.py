@@ -20,7 +20,7 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
-from conftest import DaskProcesses
+from conftest import DaskProcesses, read_scheduler_file
 from distributed import Client, wait
 from prometheus_client.parser import text_string_to_metric_families
 from rollscore.env.session import ScoringSession
@@ -286,8 +286,7 @@ def test_a_scheduler_without_rollscore_scores_unwatched_with_one_warning(tmp_pat
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip  # -S: no site hooks, so no editable install of rollscore either
     try:
-        wait_for(scheduler_file.exists)
-        address = wait_for(lambda: json.loads(scheduler_file.read_text() or "{}").get("address"))
+        address = read_scheduler_file(scheduler_file, scheduler)["address"]
         with Client(address) as client, pytest.warns(RuntimeWarning) as warned:
             installed = install_monitor(client)
     finally:
