@@ -13,7 +13,9 @@ import atexit
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -121,14 +123,26 @@ def _not_reported_by_the_caller(record: logging.LogRecord) -> bool:
     )
 
 
+CANCELLED_AT_CLOSE = "ended with CancelledError"
+"""The end of the warning a worker logs for each task it cuts short as it closes (Dask's text,
+no public API; a test checks that Dask still says it)."""
+
+
+def _not_cut_short_at_close(record: logging.LogRecord) -> bool:
+    """Whether a worker's state machine record is not the warning of :data:`CANCELLED_AT_CLOSE`."""
+    return not str(record.msg).endswith(CANCELLED_AT_CLOSE)
+
+
 class QuietReportedErrors(WorkerPlugin):
     """Keeps the workers of a local cluster, whose logs go to the user's terminal, from logging
-    a traceback for an error the command or adapter reports in one line itself."""
+    what the command or adapter says in one line itself: a traceback for an error it reports,
+    and a warning for each task cut short when the cluster closes after a Ctrl-C."""
 
     name = "rollscore-quiet-reported-errors"
 
     def setup(self, worker: Worker) -> None:
         logging.getLogger("distributed.worker").addFilter(_not_reported_by_the_caller)
+        logging.getLogger("distributed.worker.state_machine").addFilter(_not_cut_short_at_close)
 
 
 def _exit_now() -> None:
@@ -153,11 +167,27 @@ class QuickExit(WorkerPlugin):
             atexit.register(_exit_now)  # the last registered: the first exit handler to run
 
 
+class InterruptsToTheCaller(WorkerPlugin):
+    """Makes each worker process of a local cluster ignore SIGINT. A Ctrl-C in a terminal
+    reaches every process of its foreground group, and each worker would print its own
+    KeyboardInterrupt traceback there; the process that started the cluster takes the Ctrl-C
+    and closes the cluster itself."""
+
+    name = "rollscore-interrupts-to-the-caller"
+
+    def setup(self, worker: Worker) -> None:
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if multiprocessing.parent_process() is not None and in_main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def local_client(cluster: LocalCluster, **options: object) -> Client:
     """A client of a local cluster rollscore started, its workers quiet about the errors the
-    caller reports (:class:`QuietReportedErrors`) and quick to exit (:class:`QuickExit`)."""
+    caller reports (:class:`QuietReportedErrors`), deaf to Ctrl-C
+    (:class:`InterruptsToTheCaller`) and quick to exit (:class:`QuickExit`)."""
     client = Client(cluster, **options)
     client.register_plugin(QuietReportedErrors())
+    client.register_plugin(InterruptsToTheCaller())
     client.register_plugin(QuickExit())
     return client
 

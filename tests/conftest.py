@@ -207,7 +207,8 @@ def dask_processes(dask_cluster):
 
 class ServeProcess:
     """A ``rollscore serve`` process on 127.0.0.1 and a free port, started as a user starts
-    it; :attr:`url` once it is ready, :attr:`lines` what it printed on stderr."""
+    it (leading a process group of its own, as a shell starts a job); :attr:`url` once it is
+    ready, :attr:`lines` what it printed on stderr."""
 
     def __init__(self, *arguments: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
@@ -216,6 +217,7 @@ class ServeProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.url = ""

@@ -5,6 +5,7 @@ run, two runs in one folder, a full disk, bad characters, compressed inputs, ope
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import os
 import re
@@ -14,13 +15,15 @@ import time
 from pathlib import Path
 
 import dask
+import distributed.worker_state_machine
 import pandas as pd
 import psutil
 import pytest
-from commands import finished, rollscore, wait_for
-from rollscore.pipeline.cluster import scoring_client
+from commands import alive, ctrl_c, finished, rollscore, wait_for
+from rollscore.pipeline.cluster import CANCELLED_AT_CLOSE, scoring_client
 from rollscore.pipeline.output import OutputDir, part_name
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
+from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
 
 pytestmark = pytest.mark.slow  # every test here runs rollscore against real processes
 
@@ -56,11 +59,7 @@ def test_a_scoring_process_killed_mid_run_costs_no_row(corpus_path, config, tmp_
     run = rollscore(*score_command(corpus_path, config, out, "--partition-rows", "8"))
     wait_for(lambda: parts(out) >= 2)
     cli = psutil.Process(run.pid)
-    scoring = [
-        p
-        for p in cli.children(recursive=True)
-        if "rollscore.rewards.verifier.scoring_process" in p.cmdline()
-    ]
+    scoring = [p for p in cli.children(recursive=True) if SCORING_PROCESS_MODULE in p.cmdline()]
     assert scoring  # the workers' scoring processes, mid-run
     scoring[0].kill()
     _, stderr = run.communicate(timeout=300)
@@ -147,6 +146,7 @@ def test_two_runs_in_one_folder_the_second_refused_and_a_dead_runs_lock_taken_ov
     out = tmp_path / "out"
     first = rollscore(*score_command(corpus_path, config, out, "--partition-rows", "8"))
     wait_for(lambda: parts(out) >= 1)
+    first.send_signal(signal.SIGSTOP)  # mid-run for as long as the test needs, lock held
 
     second = finished(*score_command(corpus_path, config, out, "--overwrite"))
 
@@ -348,24 +348,28 @@ def test_ctrl_c_while_the_cluster_starts_says_so_in_one_line(config, tmp_path):
     )
 
 
-def test_the_resume_hint_of_an_overwrite_run_says_resume_instead(corpus_path, config, tmp_path):
+def test_ctrl_c_in_a_terminal_stops_every_process_and_says_so_in_one_line(
+    corpus_path, config, tmp_path
+):
     out = tmp_path / "out"
     run = rollscore(
         *score_command(corpus_path, config, out, "--overwrite", "--partition-rows", "4")
     )
     wait_for(lambda: parts(out) >= 2)
-    run.send_signal(signal.SIGINT)
+    started = psutil.Process(run.pid).children(recursive=True)  # workers, scoring processes
+    assert any(SCORING_PROCESS_MODULE in process.cmdline() for process in started)
+    ctrl_c(run)
     _, stderr = run.communicate(timeout=120)
 
     assert run.returncode == 130, stderr
-    assert (
-        stderr.strip()
-        .splitlines()[-1]
-        .endswith(
-            f"partitions are written to {out}: run the same command with --resume instead of "
-            "--overwrite"
-        )
+    said = [line for line in stderr.splitlines() if not line.startswith(("[", "Dask dashboard"))]
+    assert len(said) == 1, stderr
+    assert re.fullmatch(
+        rf"rollscore: interrupted; \d+ partitions are written to {re.escape(str(out))}: run the "
+        "same command with --resume instead of --overwrite",
+        said[0],
     )
+    wait_for(lambda: not any(alive(process.pid) for process in started), timeout=30)
 
 
 def test_part_names_sort_and_read_back_at_any_count(tmp_path):
@@ -378,3 +382,10 @@ def test_part_names_sort_and_read_back_at_any_count(tmp_path):
         (tmp_path / "scores" / name).write_bytes(b"")
     assert OutputDir(str(tmp_path)).finished_parts() == {0, 9, 99_999, 100_000, 249_999}
     assert part_name(7, 10) == "part-00007.parquet"
+
+
+def test_dask_still_warns_of_tasks_cut_short_at_close_as_rollscore_quiets():
+    """The text :data:`CANCELLED_AT_CLOSE` filters is Dask's own, not a public API."""
+    source = inspect.getsource(distributed.worker_state_machine)
+
+    assert f'{CANCELLED_AT_CLOSE}")' in source

@@ -16,6 +16,7 @@ import math_verify
 import psutil
 import pytest
 from adversarial_latex import GOLDS, adversarial_answers
+from commands import alive
 from rollscore.rewards import (
     VerifierUnavailable,
     load_config,
@@ -54,14 +55,20 @@ CORRECT_PAIRS = [
 
 
 def scoring_process_pids() -> set[int]:
-    """The live scoring processes this process has started."""
+    """The live scoring processes this process has started. A process that is still inside
+    ``exec`` has no command line yet, so an empty one is read again."""
     pids = set()
     for child in psutil.Process().children():
         try:
-            if SCORING_PROCESS_MODULE in " ".join(child.cmdline()):
-                pids.add(child.pid)
+            command = child.cmdline()
+            deadline = time.monotonic() + 5
+            while not command and time.monotonic() < deadline:
+                time.sleep(0.01)
+                command = child.cmdline()
         except psutil.Error:  # gone, or a zombie not reaped yet
             continue
+        if SCORING_PROCESS_MODULE in " ".join(command):
+            pids.add(child.pid)
     return pids
 
 
@@ -84,14 +91,6 @@ def only_process(processes):
     yield pid
     if alive(pid):
         os.kill(pid, signal.SIGCONT)
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs (or is stopped), not gone nor a zombie."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def tagged(answer: str) -> str:

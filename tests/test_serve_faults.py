@@ -1,6 +1,7 @@
 """``rollscore serve`` when things go wrong, each the way it happens: an address beyond this
 machine without a token, a request without the token, a full queue, a worker process killed
-mid-batch, and SIGTERM while requests are in flight. Every accepted request gets its answer."""
+mid-batch, SIGTERM while requests are in flight, and Ctrl-C in a terminal. Every accepted
+request gets its answer."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import time
 import urllib.error
 import urllib.request
 
+import psutil
 import pytest
+from commands import alive, ctrl_c, wait_for
 from rollscore.env.serve.command import access_line
+from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
 
 from bench.serve_load import Answer, post_many
 
@@ -166,6 +170,25 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(
     assert "every accepted request was answered" in "".join(server.lines)
     with pytest.raises(urllib.error.URLError):
         health(server.url)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_stops_every_process_and_says_so_in_one_line(
+    serve_folder, slow_config, start_server
+):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "2", env=environment_with(serve_folder)
+    )
+    started = psutil.Process(server.process.pid).children(recursive=True)
+    assert any(SCORING_PROCESS_MODULE in process.cmdline() for process in started)
+
+    ctrl_c(server.process)
+
+    assert server.process.wait(60) == 130
+    server.reader.join(10)
+    said = [line for line in server.lines if not line.startswith("Dask dashboard")]
+    assert said[1:] == ["rollscore: interrupted\n"], said
+    wait_for(lambda: not any(alive(process.pid) for process in started), timeout=30)
 
 
 @pytest.mark.slow

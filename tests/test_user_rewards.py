@@ -8,14 +8,15 @@ import json
 import math
 import os
 import subprocess
-import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
+from commands import alive, finished, wait_for
 from rollscore.rewards import load_config, score_batch
 from rollscore.rewards.verifier.pool import scoring_processes
 
@@ -142,32 +143,38 @@ HOSTILE_ERRORS = [
 ]
 
 
+def score_in_a_cli_run(
+    tmp_path: Path, module: str, source: str, rows: list[dict], config: str, **variables: str
+) -> subprocess.CompletedProcess:
+    """``rollscore score`` of ``rows`` with one worker and ``config``, the module ``module`` of
+    ``source`` importable, and the environment ``variables`` set."""
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / f"{module}.py").write_text(source)
+    (tmp_path / "rollouts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "config.yaml").write_text(config)
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "modules"), **variables}
+    return finished(
+        "score", str(tmp_path / "rollouts.jsonl"), "--config", str(tmp_path / "config.yaml"),
+        "--output", str(tmp_path / "out"), "--workers", "1", env=environment,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_hostile_user_rewards_cost_their_rows_only_in_a_cli_run(tmp_path):
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / "hostile_rewards.py").write_text(HOSTILE)
     rows = [
         {"id": index, "ground_truth": truth, "response": response}
         for index, (truth, response, _) in enumerate(HOSTILE_ROWS)
     ]
-    (tmp_path / "rollouts.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (tmp_path / "config.yaml").write_text(
+    config = (
         "sample_timeout: 1\n"
         "sample_memory_mb: 1024\n"
         "reward_functions:\n"
         "  - {name: 'hostile_rewards:hostile', weight: 0.5}\n"
         "  - {name: format, weight: 0.5}\n"
     )
-    environment = {**os.environ, "PYTHONPATH": str(modules)}
 
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(tmp_path / "rollouts.jsonl"),
-         "--config", str(tmp_path / "config.yaml"), "--output", str(tmp_path / "out"),
-         "--workers", "1"],
-        capture_output=True, text=True, timeout=300, env=environment,
-    )  # fmt: skip
+    done = score_in_a_cli_run(tmp_path, "hostile_rewards", HOSTILE, rows, config)
     elapsed = time.monotonic() - started
 
     assert done.returncode == 0, done.stderr
@@ -212,3 +219,45 @@ def test_shutdown_stops_a_busy_scoring_process(module_dir):
     scoring.join(timeout=60)  # its second try, on a fresh process, times out
     assert not scoring.is_alive()
     assert outcome["scores"].error_kind == ["timeout"]
+
+
+SPAWNING = textwrap.dedent(
+    '''
+    """A reward that starts a long-lived process of its own, then hangs, exits or returns."""
+
+    import os
+    import subprocess
+    import sys
+    import time
+
+
+    def spawning(ground_truth, response):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(os.environ["SPAWNED_PIDS"], "a") as handle:
+            handle.write(f"{child.pid}\\n")
+        if "<hang>" in response:
+            time.sleep(3600)
+        if "<exit>" in response:
+            os._exit(3)
+        return 1.0, True
+    '''
+)
+
+
+@pytest.mark.slow
+def test_processes_a_user_reward_starts_end_with_the_run(tmp_path):
+    rows = [{"ground_truth": "a", "response": response} for response in ("a", "<hang>", "<exit>")]
+    config = "sample_timeout: 1\nreward_functions: [{name: 'spawning_rewards:spawning', weight: 1}]"
+    pids = tmp_path / "spawned"
+
+    done = score_in_a_cli_run(
+        tmp_path, "spawning_rewards", SPAWNING, rows, config, SPAWNED_PIDS=str(pids)
+    )
+
+    assert done.returncode == 0, done.stderr
+    kinds = values(pd.read_parquet(tmp_path / "out" / "scores")["error_kind"])
+    assert kinds == [None, "timeout", "reward_crashed"]
+    spawned = [int(line) for line in pids.read_text().split()]
+    assert len(spawned) == 5  # the fine row, and the others twice each
+    wait_for(lambda: not any(map(alive, spawned)), timeout=10)
+

@@ -22,8 +22,10 @@ flight to one process, which then goes from one to the next without waiting for 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,6 +125,7 @@ class ScoringProcess:
             stdout=subprocess.DEVNULL,
             stderr=self._startup_errors,
             env=_process_environment(),
+            start_new_session=True,  # its own process group: see :meth:`kill`
         )
         os.close(request_read)
         os.close(reply_write)
@@ -188,6 +191,7 @@ class ScoringProcess:
                     break
         except (EOFError, OSError):
             code = self.popen.wait()
+            self.signal_group()  # what the process started outlives it otherwise
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             crashed = ("crashed", f"crashed: its scoring process {how}")
             return [*answers, Answer(crashed, time.perf_counter() - turn)]
@@ -215,9 +219,17 @@ class ScoringProcess:
         return self.popen.poll() is None
 
     def kill(self) -> None:
-        self.popen.kill()
+        """Kill the process with every process scored code started there (they share its
+        process group, unless they left it on purpose), and reap it."""
+        self.signal_group()
         self.popen.wait()
         self.close()
+
+    def signal_group(self) -> None:
+        """Send SIGKILL to the process's group; it is the group's leader, so the group's id is
+        its pid, and no new process takes that id while a member of the group lives."""
+        with contextlib.suppress(ProcessLookupError):  # all of them are gone already
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Close the pipes: an idle process reads end-of-file and exits."""
@@ -346,6 +358,7 @@ class ScoringProcesses:
                 if process.alive:
                     self._running.add(process)
                     return process
+                process.signal_group()
                 process.close()
             process = ScoringProcess()
             self._running.add(process)
@@ -368,7 +381,7 @@ class ScoringProcesses:
         with self._lock:
             idle, running, self._idle = self._idle, list(self._running), []
         for process in running:
-            process.popen.kill()
+            process.signal_group()
         for process in idle:
             process.close()
             try:

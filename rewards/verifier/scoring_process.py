@@ -6,7 +6,8 @@ Started by :mod:`.pool` as ``python -m rollscore.rewards.verifier.scoring_proces
 WRITE_FD``; the requests and replies are those of :mod:`.requests`. After an out-of-memory
 reply the process exits, so a fresh one takes its place. Code stuck where the alarm cannot
 reach it (C code that ignores signals) is killed by the parent. What scored code prints goes to
-the null device once the process is ready.
+the null device once the process is ready. Processes scored code starts end with this one,
+however it ends.
 """
 
 from __future__ import annotations
@@ -38,11 +39,19 @@ def _raise_timeout(signum: int, frame: object) -> None:
     raise SampleTimeout
 
 
+def _leave() -> None:
+    """End this process at once, and with it every process scored code started here: the pool
+    makes it the leader of its own process group, which they share."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(0)
+
+
 def _exit_when_orphaned(parent_pid: int) -> None:
     """Leave as soon as the parent is gone, even if it died without closing our pipes."""
     while os.getppid() == parent_pid:
         time.sleep(0.5)
-    os._exit(0)
+    _leave()
 
 
 def _gold_targets():
@@ -170,11 +179,11 @@ def main(read_fd: int, write_fd: int) -> None:
         try:
             request = requests.recv()
         except EOFError:  # the parent is done: nothing here is left to flush or clean up
-            os._exit(0)
+            _leave()
         reply = answer(request)
         replies.send(reply)
         if reply[0] == "out_of_memory":
-            return
+            _leave()
 
 
 if __name__ == "__main__":
