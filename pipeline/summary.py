@@ -15,7 +15,11 @@ def largest_k(estimates: dict[str, float]) -> str | None:
 
 def _cells(metrics: dict[str, Any], majority_k: str | None) -> list[str]:
     def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.3f}"
+        """Three decimals; a mean beyond a million (users' rewards may be any finite number) in
+        three significant digits, not in hundreds."""
+        if value is None:
+            return "-"
+        return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3g}"
 
     return [
         f"{metrics['rows']:,}",

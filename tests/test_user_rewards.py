@@ -261,3 +261,16 @@ def test_processes_a_user_reward_starts_end_with_the_run(tmp_path):
     assert len(spawned) == 5  # the fine row, and the others twice each
     wait_for(lambda: not any(map(alive, spawned)), timeout=10)
 
+
+@pytest.mark.slow
+def test_huge_rewards_of_a_user_function_print_in_a_short_summary(tmp_path):
+    source = "def huge(ground_truth, response):\n    return float(response), True\n"
+    rows = [{"ground_truth": "1", "response": text} for text in ("1e308", "1e308", "-1e308")]
+    config = "reward_functions: [{name: 'huge_rewards:huge', weight: 1}]"
+
+    done = score_in_a_cli_run(tmp_path, "huge_rewards", source, rows, config)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2].split() == [
+        "all", "3", "0", "0", "3.33e+307", "1.000", "1.000", "0.000"
+    ]  # fmt: skip
