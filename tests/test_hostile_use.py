@@ -140,6 +140,47 @@ def test_a_line_in_another_encoding_holding_a_lone_surrogate_is_one_bad_row(conf
     assert scores["response"][1] == "\ufffd<answer>1</answer>"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32-be"])
+def test_a_json_array_in_another_encoding_or_with_a_bom_is_read_as_records(
+    config, tmp_path, encoding
+):
+    """Windows tools write JSON in UTF-16 with a byte-order mark (PowerShell's Out-File) or in
+    UTF-8 with one; json reads every encoding the standard allows."""
+    inputs = tmp_path / "rollouts.json"
+    rows = [{"ground_truth": "1", "response": "<answer>1</answer>"}] * 3
+    inputs.write_bytes(json.dumps(rows, indent=2).encode(encoding))
+
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    scores = pd.read_parquet(tmp_path / "o" / "scores")
+    assert scores["reward"].tolist() == [RIGHT] * 3
+    assert scores["error"].isna().all()
+
+
+def test_a_named_pipe_among_the_inputs_is_refused_in_one_line_not_waited_on(config, tmp_path):
+    """The plan reads every file, then the workers read it again: a named pipe's writer (a
+    ``mkfifo`` fed by a decompressor, say) has long gone by the second read."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"ground_truth": "1", "response": "<answer>1</answer>"}])
+    os.mkfifo(folder / "b.jsonl")
+
+    for given in (folder, folder / "b.jsonl", folder / "*.jsonl"):
+        run = subprocess.run(
+            [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(given), "--config",
+             str(config), "--output", str(tmp_path / "o")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+        assert run.returncode == 2
+        assert run.stderr == (
+            f"rollscore: error: input {str(given)!r}: {folder / 'b.jsonl'} is not a regular "
+            "file (a pipe, socket or device); rollscore reads a file more than once: save it "
+            "to a file first\n"
+        )
+
+
 def test_parquet_text_that_is_not_valid_utf8_is_one_bad_row(config, tmp_path):
     """Parquet readers do not check that text is UTF-8, as some writers do not: a response of
     bytes cut inside a character."""

@@ -64,15 +64,32 @@ def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
     """The files one input names, whether it named a single file, and their filesystem."""
     try:
         fs, path = url_to_fs(given)
-        if fs.isfile(path):
-            return [path], True, fs
         if fs.isdir(path):
-            return sorted(fs.find(path)), False, fs
-        if any(char in path for char in "*?["):
-            return sorted(found for found in fs.glob(path) if fs.isfile(found)), False, fs
+            entries, explicit = fs.find(path, detail=True), False
+        elif fs.exists(path):
+            entries, explicit = {path: fs.info(path)}, True
+        elif any(char in path for char in "*?["):
+            entries, explicit = fs.glob(path, detail=True), False
+        else:
+            entries, explicit = None, True
     except (OSError, ValueError, ImportError) as error:
         raise InputError(f"input {given!r}: {error}") from None
-    raise InputError(f"input {given!r}: no such file or directory")
+    if entries is None:
+        raise InputError(f"input {given!r}: no such file or directory")
+    return _files(given, entries), explicit, fs
+
+
+def _files(given: str, entries: dict[str, dict]) -> list[str]:
+    """The files among ``entries`` (fsspec's details of each path), in order. Raises
+    :class:`InputError` for a named pipe, socket or device: the plan reads a file more than
+    once, and a pipe read twice would wait forever for the second time."""
+    for path, info in entries.items():
+        if info["type"] not in ("file", "directory"):
+            raise InputError(
+                f"input {given!r}: {path} is not a regular file (a pipe, socket or device); "
+                "rollscore reads a file more than once: save it to a file first"
+            )
+    return sorted(path for path, info in entries.items() if info["type"] == "file")
 
 
 def _readable(given: str, path: str, compression: str | None) -> None:

@@ -15,6 +15,7 @@ holding text that cannot be encoded (an unpaired surrogate, replaced by U+FFFD).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -207,12 +208,18 @@ def _records_before(text: str, damage: int) -> list[object]:
 
 
 def is_json_array(url: str, compression: str | None) -> bool:
-    """Whether the file's first non-blank character opens a JSON array (else: JSON lines)."""
+    """Whether the file's first non-blank character opens a JSON array (else: JSON lines), in
+    the encoding json reads the file in: UTF-8, 16 or 32, with a byte-order mark or without.
+    ``json.detect_encoding`` is json's own choice, not in its documented API; the tests of
+    arrays in each encoding fail if it changes."""
     with fsspec.open(url, "rb", compression=compression) as handle:
-        while chunk := handle.read(4096):
-            stripped = chunk.lstrip()
-            if stripped:
-                return stripped.startswith(b"[")
+        chunk = handle.read(4096)
+        decoder = codecs.getincrementaldecoder(json.detect_encoding(chunk))("replace")
+        while chunk:
+            text = decoder.decode(chunk).lstrip(" \t\n\r")
+            if text:
+                return text.startswith("[")
+            chunk = handle.read(4096)
     return False
 
 
