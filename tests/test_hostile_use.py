@@ -140,22 +140,36 @@ def test_a_line_in_another_encoding_holding_a_lone_surrogate_is_one_bad_row(conf
     assert scores["response"][1] == "\ufffd<answer>1</answer>"
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32-be"])
-def test_a_json_array_in_another_encoding_or_with_a_bom_is_read_as_records(
-    config, tmp_path, encoding
-):
+def test_json_in_another_encoding_or_with_a_bom_is_read_row_for_row(config, tmp_path):
     """Windows tools write JSON in UTF-16 with a byte-order mark (PowerShell's Out-File) or in
-    UTF-8 with one; json reads every encoding the standard allows."""
-    inputs = tmp_path / "rollouts.json"
+    UTF-8 with one; json reads every encoding the standard allows. A line holding an unpaired
+    surrogate is one bad row, as in UTF-8."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
     rows = [{"ground_truth": "1", "response": "<answer>1</answer>"}] * 3
-    inputs.write_bytes(json.dumps(rows, indent=2).encode(encoding))
+    hostile = '{"ground_truth": "1", "response": "\\ud800<answer>1</answer>"}'
+    lines = "\r\n".join([json.dumps(rows[0]), "", hostile, json.dumps(rows[0])]) + "\r\n"
+    encodings = ["utf-16", "utf-16-le", "utf-8-sig", "utf-32-be"]
+    for encoding in encodings:
+        (inputs / f"{encoding}.json").write_bytes(json.dumps(rows, indent=2).encode(encoding))
+        (inputs / f"{encoding}.jsonl").write_bytes(lines.encode(encoding))
 
     run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
 
     assert run.returncode == 0, run.stderr
     scores = pd.read_parquet(tmp_path / "o" / "scores")
-    assert scores["reward"].tolist() == [RIGHT] * 3
-    assert scores["error"].isna().all()
+    expected = []  # each file's rows, in the order of the files' names
+    for path in sorted(map(str, inputs.iterdir())):
+        if path.endswith(".json"):
+            expected += [(RIGHT, None)] * 3
+        else:
+            surrogate = (
+                f"{path} line 3 holds text that is not valid Unicode (an unpaired surrogate, "
+                "replaced by U+FFFD)"
+            )
+            expected += [(RIGHT, None), (0.0, surrogate), (RIGHT, None)]
+    errors = [None if pd.isna(error) else error for error in scores["error"]]
+    assert list(zip(scores["reward"], errors)) == expected
 
 
 def test_a_named_pipe_among_the_inputs_is_refused_in_one_line_not_waited_on(config, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from rollscore.pipeline.errors import InputChanged, InputError
 from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
 from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
-from rollscore.pipeline.inputs.jsonl import block_digest, is_json_array, scan_range, scan_whole
+from rollscore.pipeline.inputs.jsonl import block_digest, json_kind, scan_range, scan_whole
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from rollscore.pipeline.inputs.plan import json_schema
 from rollscore.pipeline.kernel import input_problems
@@ -266,7 +266,7 @@ def read_whole(path, compression=None, array=False) -> pd.DataFrame:
         scan = scan_range(str(path), 0, os.path.getsize(path), granularity)
     else:
         granularity = 1
-        scan = scan_whole(str(path), compression, array)
+        scan = scan_whole(str(path), compression, "json_array" if array else "jsonl")
     schema = json_schema([scan])
     kind = "json_array" if array else "jsonl"
     digest = block_digest(scan.chunk_digests)
@@ -317,7 +317,7 @@ def test_a_json_file_holding_an_array_is_read_as_records(tmp_path):
         )
     )
 
-    assert is_json_array(str(path), None)
+    assert json_kind(str(path), None) == "json_array"
     frame = read_whole(path, array=True)
 
     assert values(frame["ground_truth"]) == ["1", "2", None]

@@ -19,13 +19,15 @@ Parquet, pages damaged)."""
 @dataclass(frozen=True)
 class Block:
     """Bytes ``[start, stop)`` of a plain JSON-lines file starting at line ``first_line``; the
-    whole of a compressed JSON-lines file or of a JSON array file; or rows ``[start, stop)`` of
-    a Parquet file. ``digest`` is what its bytes (JSON) or the file's footer (Parquet) hashed
-    to when planned: a block whose input changed since is never scored."""
+    whole of a JSON file read whole (compressed, an array, or in UTF-16 or UTF-32); or rows
+    ``[start, stop)`` of a Parquet file. ``digest`` is what its bytes (JSON) or the file's
+    footer (Parquet) hashed to when planned: a block whose input changed since is never
+    scored."""
 
     url: str
     kind: str
-    """``jsonl``, ``json_array`` or ``parquet``."""
+    """``jsonl`` (in UTF-8), ``jsonl_wide`` (in UTF-16 or UTF-32), ``json_array`` or
+    ``parquet``."""
     compression: str | None
     start: int
     stop: int

@@ -4,9 +4,10 @@ A plain JSON-lines file is scanned in parallel, a byte range per task: a range o
 that start in it, and its scan records where every ``granularity``-th owned line starts, how
 many lines it owns, each key's JSON types and count, and a digest of every chunk of
 ``granularity`` lines. A block (whole chunks) is then known by the digest of its chunks'
-digests, which its reader checks on the bytes it reads anyway. A compressed file, or a JSON
-array, cannot be cut without reading it from the start: it is scanned whole and read as one
-partition, a single chunk. Scans and reads run as Dask tasks, where the data is.
+digests, which its reader checks on the bytes it reads anyway. A compressed file, a JSON
+array, or JSON lines in UTF-16 or UTF-32 (whose line ends are not newline bytes) cannot be cut
+without reading it from the start: it is scanned whole and read as one partition, a single
+chunk. Scans and reads run as Dask tasks, where the data is.
 
 A line (or record) that cannot be scored still becomes a row, with its file and line in the
 read error: one that does not parse (nesting too deep included) or is not an object, and one
@@ -145,13 +146,14 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
     return scan
 
 
-def scan_whole(url: str, compression: str | None, array: bool) -> Scan:
-    """Scan a compressed JSON-lines file, or a file holding a JSON array, from its start."""
+def scan_whole(url: str, compression: str | None, kind: str) -> Scan:
+    """Scan a file :func:`reads_whole` says is read whole, from its start."""
     with fsspec.open(url, "rb", compression=compression) as handle:
         data = handle.read()
     scan = Scan(url, 0, len(data), chunk_digests=[_digest(data)])
     rows = 0
-    for item in _array_records(data) if array else _lines(data):
+    array = kind == "json_array"
+    for item in _items(data, kind):
         scan.lines += 1
         if array or item.strip():  # a blank line is no row
             rows += 1
@@ -160,11 +162,25 @@ def scan_whole(url: str, compression: str | None, array: bool) -> Scan:
     return scan
 
 
-def _lines(data: bytes) -> list[bytes]:
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
+def _items(data: bytes, kind: str) -> list[object]:
+    """The records of a JSON array, or the lines of JSON lines: bytes in UTF-8, text in UTF-16
+    or UTF-32."""
+    if kind == "json_array":
+        return _array_records(data)
+    lines = _decoded(data).split("\n") if kind == "jsonl_wide" else data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # what follows the last newline is no line
     return lines
+
+
+def _decoded(data: bytes) -> str:
+    """The text of JSON lines in UTF-16 or UTF-32, its unpaired surrogates kept for the reader
+    to flag; bytes that are no text at all (a file cut inside a character) become U+FFFD."""
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding, "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode(encoding, "replace")
 
 
 @dataclass(frozen=True)
@@ -207,20 +223,29 @@ def _records_before(text: str, damage: int) -> list[object]:
     return records
 
 
-def is_json_array(url: str, compression: str | None) -> bool:
-    """Whether the file's first non-blank character opens a JSON array (else: JSON lines), in
-    the encoding json reads the file in: UTF-8, 16 or 32, with a byte-order mark or without.
-    ``json.detect_encoding`` is json's own choice, not in its documented API; the tests of
-    arrays in each encoding fail if it changes."""
+def json_kind(url: str, compression: str | None) -> str:
+    """``json_array`` if the file's first non-blank character opens a JSON array, else JSON
+    lines: ``jsonl`` in UTF-8, ``jsonl_wide`` in UTF-16 or UTF-32 (as Windows tools write it).
+    The encoding is json's own choice (``json.detect_encoding``, not in its documented API; the
+    tests of files in each encoding fail if it changes)."""
     with fsspec.open(url, "rb", compression=compression) as handle:
         chunk = handle.read(4096)
-        decoder = codecs.getincrementaldecoder(json.detect_encoding(chunk))("replace")
+        encoding = json.detect_encoding(chunk)
+        decoder = codecs.getincrementaldecoder(encoding)("replace")
         while chunk:
             text = decoder.decode(chunk).lstrip(" \t\n\r")
             if text:
-                return text.startswith("[")
+                break
             chunk = handle.read(4096)
-    return False
+    if chunk and text.startswith("["):
+        return "json_array"
+    return "jsonl" if encoding in ("utf-8", "utf-8-sig") else "jsonl_wide"
+
+
+def reads_whole(kind: str, compression: str | None) -> bool:
+    """Whether a JSON file is scanned and read whole, as one block: a compressed file, an
+    array, or lines in UTF-16 or UTF-32. Only plain JSON lines in UTF-8 are cut by bytes."""
+    return kind != "jsonl" or compression is not None
 
 
 def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame:
@@ -239,10 +264,10 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
     for block in blocks:
         array = block.kind == "json_array"
         for number, item in enumerate(_block_items(block), start=block.first_line):
-            if isinstance(item, bytes) and not item.strip():
+            if not array and not item.strip():
                 continue  # a blank line is no row
             where = f"{block.url} {'record' if array else 'line'} {number}"
-            row, problem = _row(item, where)
+            row, problem = _row(item, where, array)
             for name, values, read in kept:
                 values.append(read(row.get(name)))
             if extra:
@@ -256,32 +281,33 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
 
 
 def _block_items(block: Block) -> list[object]:
-    """A block's lines (plain or compressed JSON lines) or records (a JSON array), once its
-    bytes are checked against the planned digest."""
-    whole = block.kind == "json_array" or block.compression is not None
+    """A block's lines (JSON lines) or records (a JSON array), once its bytes are checked
+    against the planned digest."""
+    whole = reads_whole(block.kind, block.compression)
     with fsspec.open(block.url, "rb", compression=block.compression) as handle:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
     chunks = [_digest(data)] if whole else chunk_digests(data, block.granularity)
     if block_digest(chunks) != block.digest:
         raise input_changed(block)
-    return _array_records(data) if block.kind == "json_array" else _lines(data)
+    return _items(data, block.kind)
 
 
-def _row(item: object, where: str) -> tuple[dict, Problem | None]:
-    """A line's (or record's) values, and why the row cannot be scored, if it cannot."""
-    if isinstance(item, bytes):
+def _row(item: object, where: str, array: bool) -> tuple[dict, Problem | None]:
+    """A line's (or an ``array``'s record's) values, and why the row cannot be scored, if it
+    cannot."""
+    if isinstance(item, BadRecord):
+        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({item.reason})")
+    if array:
+        record, suspicious = item, True
+    else:  # a line: bytes in UTF-8, or text decoded from UTF-16 or UTF-32
         try:
             record = json.loads(item)
         except RecursionError:
             return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is nested too deeply to parse")
         except ValueError as error:
             return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
-        suspicious = any(mark in item for mark in _MAYBE_SURROGATE)
-    elif isinstance(item, BadRecord):
-        return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({item.reason})")
-    else:
-        record, suspicious = item, True
+        suspicious = isinstance(item, str) or any(mark in item for mark in _MAYBE_SURROGATE)
     if not isinstance(record, dict):
         return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not a JSON object")
     problem = None

@@ -39,8 +39,9 @@ from rollscore.pipeline.inputs.jsonl import (
     SCAN_RANGE_BYTES,
     Scan,
     block_digest,
-    is_json_array,
+    json_kind,
     read_json_blocks,
+    reads_whole,
     scan_range,
     scan_whole,
 )
@@ -105,8 +106,7 @@ def _probe(file: InputFile) -> FileProbe:
         if file.kind == "parquet":
             rows, schema, digest = parquet_footer(file.url)
             return FileProbe(file, size, modified, "parquet", rows, schema, digest)
-        array = is_json_array(file.url, file.compression)
-        return FileProbe(file, size, modified, "json_array" if array else "jsonl")
+        return FileProbe(file, size, modified, json_kind(file.url, file.compression))
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class ScanPiece:
 
     @property
     def whole(self) -> bool:
-        return self.probe.kind == "json_array" or self.probe.file.compression is not None
+        return reads_whole(self.probe.kind, self.probe.file.compression)
 
     @property
     def size(self) -> int:
@@ -137,7 +137,7 @@ def _scan(piece: ScanPiece, granularity: int) -> Scan:
     file = piece.probe.file
     with reading_input(file.url):
         if piece.whole:
-            return scan_whole(file.url, file.compression, piece.probe.kind == "json_array")
+            return scan_whole(file.url, file.compression, piece.probe.kind)
         return scan_range(file.url, piece.start, piece.stop, granularity)
 
 
@@ -264,7 +264,7 @@ def _parquet_blocks(probe: FileProbe, rows_per_block: int) -> list[Block]:
 
 
 def _whole_block(probe: FileProbe, scan: Scan) -> Block:
-    """A compressed or array file as one block."""
+    """A file read whole (:func:`reads_whole`) as one block."""
     return Block(
         url=probe.file.url,
         kind=probe.kind,
