@@ -172,6 +172,25 @@ def test_json_in_another_encoding_or_with_a_bom_is_read_row_for_row(config, tmp_
     assert list(zip(scores["reward"], errors)) == expected
 
 
+def test_a_nan_ground_truth_is_missing_whatever_the_other_rows_hold(config, tmp_path):
+    """Python's json writes a missing number (pandas' NaN) as NaN. Beside text ground truths it
+    was read as the text "NaN" and scored; beside numbers, and in the service, it is missing."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, other in (("beside-text.jsonl", "1"), ("beside-numbers.jsonl", 1)):
+        rows = [{"ground_truth": math.nan, "response": "<answer>NaN</answer>", "note": math.nan},
+                {"ground_truth": other, "response": "<answer>1</answer>", "note": "n"}]  # fmt: skip
+        (inputs / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    scores = pd.read_parquet(tmp_path / "o" / "scores")
+    assert scores["reward"].tolist() == [0.0, RIGHT] * 2
+    assert scores["error"].fillna("").tolist() == ["ground_truth is missing", ""] * 2
+    assert scores["note"].fillna("").tolist() == ["", "n"] * 2
+
+
 def test_a_named_pipe_among_the_inputs_is_refused_in_one_line_not_waited_on(config, tmp_path):
     """The plan reads every file, then the workers read it again: a named pipe's writer (a
     ``mkfifo`` fed by a decompressor, say) has long gone by the second read."""

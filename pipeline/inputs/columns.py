@@ -105,8 +105,8 @@ def flag_value(name: str, value: object) -> tuple[bool | None, str | None]:
 
 def cell_reader(arrow_type: pa.DataType) -> Callable[[object], object]:
     """How a JSON value becomes a value of a column of ``arrow_type``: non-strings in a text
-    column become JSON text, a float written out in full (:func:`float_text`). Chosen once per
-    column, not once per value."""
+    column become JSON text, a float written out in full (:func:`float_text`), a NaN missing
+    as it is in a number column. Chosen once per column, not once per value."""
     if pa.types.is_string(arrow_type):
         return _text_cell
     if pa.types.is_floating(arrow_type):
@@ -117,6 +117,8 @@ def cell_reader(arrow_type: pa.DataType) -> Callable[[object], object]:
 def _text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, float) and math.isnan(value):
+        return None  # Python's json writes a missing number (pandas' NaN) so
     if isinstance(value, float) and math.isfinite(value):
         return float_text(value)
     return json.dumps(value, ensure_ascii=False)
