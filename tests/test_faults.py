@@ -20,10 +20,13 @@ import pandas as pd
 import psutil
 import pytest
 from commands import alive, ctrl_c, finished, rollscore, wait_for
+from distributed import Client
 from rollscore.pipeline.cluster import CANCELLED_AT_CLOSE, scoring_client
 from rollscore.pipeline.output import OutputDir, part_name
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
 from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
+
+from bench.corpus import write_corpus
 
 pytestmark = pytest.mark.slow  # every test here runs rollscore against real processes
 
@@ -329,6 +332,32 @@ def test_a_scheduler_killed_mid_run_ends_in_one_line_and_the_run_resumes(
                                       "--resume"))  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert pd.read_parquet(out / "scores")["reward"].tolist() == expected_rewards(corpus_path)
+
+
+def test_a_scheduler_killed_while_the_run_plans_says_the_cluster_went_away(
+    dask_cluster, config, tmp_path
+):
+    address = dask_cluster.start_scheduler()
+    dask_cluster.start_workers(2)
+    corpus = write_corpus(tmp_path / "rollouts.jsonl", 20_000, 8)
+    out = tmp_path / "out"
+    run = rollscore(*score_command(corpus, config, out, "--scheduler", address))
+    with Client(address) as watcher:
+
+        def scanning() -> bool:
+            keys = [key for keys in watcher.processing().values() for key in keys]
+            return any(str(key).startswith("scan_pieces") for key in keys)
+
+        wait_for(scanning)
+    dask_cluster.scheduler.kill()
+    _, stderr = run.communicate(timeout=120)
+
+    assert run.returncode == 1, stderr
+    assert re.fullmatch(
+        rf"rollscore: error: the Dask cluster went away mid-run \(\w+\); nothing was written "
+        rf"to {re.escape(str(out))}",
+        stderr.strip().splitlines()[-1],
+    )
 
 
 def test_ctrl_c_while_the_cluster_starts_says_so_in_one_line(config, tmp_path):

@@ -26,7 +26,7 @@ from distributed import Client
 from distributed.metrics import context_meter
 from fsspec.core import url_to_fs
 from rollscore.pipeline.errors import InputError
-from rollscore.pipeline.inputs.block import UNREADABLE, Block, reading_input
+from rollscore.pipeline.inputs.block import Block, reading_input
 from rollscore.pipeline.inputs.columns import (
     EXTRA_COLUMN,
     column_type,
@@ -330,19 +330,18 @@ def plan_inputs(
     """Probe, scan and slice the files on the cluster's workers; raises :class:`InputError`
     for an unreadable file, or inputs without a row."""
     granularity = partition_rows or INDEX_GRANULARITY
-    try:
-        probe_batches = client.map(probe_files, list(_batches(files, lambda _: 0, 1)), pure=False)
-        probes = [probe for batch in client.gather(probe_batches) for probe in batch]
-        pieces = [piece for probe in probes if probe.kind != "parquet" for piece in _pieces(probe)]
-        scan_batches = client.map(
-            scan_pieces,
-            list(_batches(pieces, lambda piece: piece.size, SCAN_RANGE_BYTES)),
-            granularity=granularity,
-            pure=False,
-        )
-        scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
-    except UNREADABLE as error:
-        raise InputError(f"cannot read input: {error}") from None
+    # an unreadable file raises InputError in its task (reading_input); a cluster lost meanwhile
+    # is the caller's to report
+    probe_batches = client.map(probe_files, list(_batches(files, lambda _: 0, 1)), pure=False)
+    probes = [probe for batch in client.gather(probe_batches) for probe in batch]
+    pieces = [piece for probe in probes if probe.kind != "parquet" for piece in _pieces(probe)]
+    scan_batches = client.map(
+        scan_pieces,
+        list(_batches(pieces, lambda piece: piece.size, SCAN_RANGE_BYTES)),
+        granularity=granularity,
+        pure=False,
+    )
+    scans: list[Scan] = [scan for batch in client.gather(scan_batches) for scan in batch]
     for probe in probes:
         if probe.schema is not None:
             _check_parquet_columns(probe.file.url, probe.schema.names)
