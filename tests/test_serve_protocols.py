@@ -274,6 +274,22 @@ def test_each_bad_input_gets_one_clear_message_and_the_server_stays_up(server):
         {"detail": "the body is not valid JSON: Expecting property name enclosed in double quotes"},
     )
     assert post(url, "/slime", b"")[0] == 400
+    # json's own limits, which FastAPI reports otherwise than a syntax error
+    assert post(url, "/slime", b'{"label": ' + b"1" * 5000 + b"}") == (
+        400,
+        {"detail": "the body is not valid JSON: a number of over 4,300 digits"},
+    )
+    assert post(url, "/slime", b"[" * 100_000 + b"]" * 100_000) == (
+        400,
+        {"detail": "the body is not valid JSON: nested too deeply to parse"},
+    )
+    assert post(url, "/slime", b'{"label": "\xff"}') == (
+        400,
+        {
+            "detail": "the body is not valid JSON: 'utf-8' codec can't decode byte 0xff in "
+            "position 11: invalid start byte"
+        },
+    )
     status, answer = post(url, "/slime", {"prompt": "p", "response": "r", "label": None})
     assert status == 422 and answer["detail"].startswith("body.label")
     status, answer = post(url, "/get_reward", {"query": ["q"], "prompts": ["q"], "labels": []})

@@ -19,6 +19,7 @@ import asyncio
 import hmac
 import inspect
 import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -128,6 +129,16 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(said) + (f" (and {more} more)" if more > 0 else "")
 
 
+def _unparsable(cause: BaseException) -> str:
+    """Why json could not read a body that is not a syntax error: a number past Python's
+    limit of digits, nesting past its recursion limit, or bytes that are not UTF-8."""
+    if isinstance(cause, RecursionError):
+        return "nested too deeply to parse"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return f"a number of over {sys.get_int_max_str_digits():,} digits"
+    return str(cause)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -148,6 +159,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         if error.status_code == 404:
             return _error(404, f"no route {request.method} {request.url.path}: see /docs")
+        if error.status_code == 400 and error.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body", raised from json's own error
+            return _error(400, f"the body is not valid JSON: {_unparsable(error.__cause__)}")
         return _error(error.status_code, str(error.detail))
 
     @app.exception_handler(Overloaded)
