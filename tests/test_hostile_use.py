@@ -231,6 +231,26 @@ def test_parquet_text_that_is_not_valid_utf8_is_one_bad_row(config, tmp_path):
     assert scores["response"][1] == "<answer>1</answer> \ufffd"
 
 
+def test_parquet_text_written_as_bytes_is_read_as_text_and_other_bytes_are_kept(config, tmp_path):
+    """Parquet writers that predate its UTF-8 annotation (old Hive and Impala) wrote text as
+    bytes. The scorer's text columns are read as text, checked as text is; any other column of
+    bytes (a VLM rollout's image, say) is carried as it is."""
+    inputs = tmp_path / "old.parquet"
+    responses = [b"<answer>1</answer>", b"<answer>1</answer> \xf0\x9f", b"<answer>1</answer>"]
+    images = [b"\x89PNG\xff\x00", b"\xff", b""]
+    columns = {"ground_truth": [b"1"] * 3, "response": responses, "image": images}
+    pq.write_table(pa.table({name: pa.array(data, pa.binary()) for name, data in columns.items()}),
+                   inputs)  # fmt: skip
+
+    scores = scored_with_one_bad_row(config, inputs, tmp_path / "o")
+
+    assert scores["error"][1] == (
+        f"{inputs} row 2 holds text that is not valid UTF-8 in response (replaced by U+FFFD)"
+    )
+    assert scores["ground_truth"].tolist() == ["1"] * 3
+    assert scores["image"].tolist() == images
+
+
 def test_a_key_named_like_rollscores_own_problem_column_is_carried_not_obeyed(config, tmp_path):
     """The column where readers hand the kernel each row's problem is rollscore's alone: a JSON
     key of its name neither forges an error nor stops the run, and is carried in extra_json."""

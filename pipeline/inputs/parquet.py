@@ -10,7 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rollscore.pipeline.inputs.block import Block, input_changed, reading_input
-from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell_reader, flag_value
+from rollscore.pipeline.inputs.columns import (
+    FLAG_COLUMNS,
+    TEXT_COLUMNS,
+    TEXT_OF_BYTES,
+    cell_reader,
+    flag_value,
+)
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -54,7 +60,8 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     unreadable: list[Problem | None] = [None] * table.num_rows
     read = {}
     for name in present:
-        read[name], unreadable = _valid_text(table.column(name), name, block, unreadable)
+        column = _as_text(table.column(name)) if name in TEXT_COLUMNS else table.column(name)
+        read[name], unreadable = _valid_text(column, name, block, unreadable)
     columns = {
         name: _conformed(read[name], schema.field(name).type)
         if name in present
@@ -71,6 +78,15 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     ]
     frame = pa.Table.from_pydict(columns, schema=schema).to_pandas(types_mapper=pd.ArrowDtype)
     return with_input_problems(frame, problems)
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of bytes as text (:data:`TEXT_OF_BYTES`), unchecked as Parquet's own text is:
+    :func:`_valid_text` checks it next."""
+    text_type = TEXT_OF_BYTES.get(column.type)
+    if text_type is None:
+        return column
+    return pa.chunked_array([chunk.view(text_type) for chunk in column.chunks], text_type)
 
 
 def _valid_text(
