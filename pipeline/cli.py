@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -348,10 +349,26 @@ def _resume_hint(arguments: argparse.Namespace) -> str:
     return f"; {written} written to {arguments.output}: run the same command with --resume {again}"
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C: Python's KeyboardInterrupt, once the event loop's errors are silenced. Dask's
+    client, interrupted while it waits for a call that has not started yet, cancels that call
+    with a callback which raises NameError there, logged with its traceback."""
+    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
+    raise KeyboardInterrupt
+
+
+def take_ctrl_c_quietly() -> None:
+    """Take Ctrl-C with :func:`_interrupted`, unless SIGINT is ignored (a job started in the
+    background) or already someone else's."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     # a lost scheduler is said in one line below; Dask's client would also log it at length
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+    take_ctrl_c_quietly()
     command = {"score": _score, "metrics": _metrics, "report": _report, "serve": _serve}[
         arguments.command
     ]

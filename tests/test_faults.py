@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -399,6 +400,44 @@ def test_ctrl_c_in_a_terminal_stops_every_process_and_says_so_in_one_line(
         said[0],
     )
     wait_for(lambda: not any(alive(process.pid) for process in started), timeout=30)
+
+
+INTERRUPTED_BEFORE_THE_CALL_STARTS = """
+import os, signal, sys, threading, time
+from distributed import Client
+from rollscore.pipeline.cli import take_ctrl_c_quietly
+
+take_ctrl_c_quietly()
+client = Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+
+
+async def call():
+    return 1
+
+
+client.loop.add_callback(time.sleep, 2)  # the event loop busy: the call waits to start
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    client.sync(call)
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+time.sleep(2.5)  # the loop has run the client's cancelling by now
+client.close()
+"""
+
+
+def test_ctrl_c_while_a_dask_call_waits_to_start_prints_no_traceback():
+    """Dask's client, interrupted before the call it waits for has started, cancels it with a
+    callback that raises NameError on its event loop, logged with a traceback; the command
+    silences the event loop's errors once Ctrl-C arrives."""
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_BEFORE_THE_CALL_STARTS],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "interrupted" in done.stderr
+    assert "Traceback" not in done.stderr and "NameError" not in done.stderr
 
 
 def test_part_names_sort_and_read_back_at_any_count(tmp_path):
