@@ -232,12 +232,11 @@ def json_kind(url: str, compression: str | None) -> str:
         chunk = handle.read(4096)
         encoding = json.detect_encoding(chunk)
         decoder = codecs.getincrementaldecoder(encoding)("replace")
-        while chunk:
-            text = decoder.decode(chunk).lstrip(" \t\n\r")
-            if text:
-                break
+        first = ""  # the first non-blank character
+        while chunk and not first:
+            first = decoder.decode(chunk).lstrip(" \t\n\r")[:1]
             chunk = handle.read(4096)
-    if chunk and text.startswith("["):
+    if first == "[":
         return "json_array"
     return "jsonl" if encoding in ("utf-8", "utf-8-sig") else "jsonl_wide"
 
