@@ -39,7 +39,7 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RewardResult:
     """One reward's outcome for one response."""
 

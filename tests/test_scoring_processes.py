@@ -30,6 +30,7 @@ from rollscore.rewards.verifier.pool import (
     SCORING_PROCESS_MODULE,
     ScoringProcess,
     ScoringProcesses,
+    _memo_key,
 )
 from rollscore.rewards.verifier.requests import SampleLimits, VerifyRequest
 
@@ -234,7 +235,7 @@ def test_the_memo_holds_the_distinct_questions_a_worker_of_a_long_run_meets(proc
     math-verify again when it came back."""
     questions = [((boxed(rf"\frac{{{n}}}{{64}}"),), (boxed(f"{n}/64"),)) for n in range(200_000)]
     for golds, predictions in questions:  # remembered as a verdict math-verify never gives
-        processes._remember(VerifyRequest(golds, predictions, SampleLimits()), ("ok", 0.0))
+        processes._remember(_memo_key(golds, predictions, SampleLimits()), ("ok", 0.0))
 
     assert processes.verify(*questions[0]) == (0.0, None)  # the memo's, not a scoring process's
 

@@ -266,11 +266,12 @@ class ScoringProcesses:
     ) -> Verdict:
         """:meth:`verify`'s score and problem, with the seconds math-verify took when it had to
         be asked (None when the memo answered)."""
-        request = VerifyRequest(tuple(golds), tuple(predictions), limits)
-        reply, seconds = self._recalled(request), None
+        key = _memo_key(golds, predictions, limits)
+        reply, seconds = self._recalled(key), None
         if reply is None:
+            request = VerifyRequest(tuple(golds), tuple(predictions), limits)
             [(reply, seconds)] = self._ask_all([request])
-            self._remember(request, reply)
+            self._remember(key, reply)
         status, value = reply
         if status == "ok":
             return Verdict(value, None, seconds)
@@ -285,26 +286,28 @@ class ScoringProcesses:
         in flight to one process, and remember the verdicts, so that :meth:`verify` then answers
         those from the memo. A reply is what :meth:`verify` would have got: a timeout or a
         death is asked once more of a fresh process."""
-        requests = [VerifyRequest(tuple(g), tuple(p), limits) for g, p in questions]
-        pending = list(dict.fromkeys(r for r in requests if self._recalled(r) is None))
+        keys = [_memo_key(golds, predictions, limits) for golds, predictions in questions]
+        pending = [key for key in dict.fromkeys(keys) if self._recalled(key) is None]
+        requests = [VerifyRequest(golds, predictions, limits) for golds, predictions, *_ in pending]
         seconds = []
-        for request, (reply, took) in zip(pending, self._ask_all(pending)):
-            self._remember(request, reply)
+        for key, (reply, took) in zip(pending, self._ask_all(requests)):
+            self._remember(key, reply)
             seconds.append(took)
-        return AskedAhead(len(requests), seconds)
+        return AskedAhead(len(keys), seconds)
 
-    def _recalled(self, request: VerifyRequest) -> Reply | None:
-        """The remembered reply to ``request``, unless there is none or it has expired."""
-        remembered = self._memo.get(_memo_key(request))
+    def _recalled(self, key: MemoKey) -> Reply | None:
+        """The remembered reply to the question of ``key``, unless there is none or it has
+        expired."""
+        remembered = self._memo.get(key)
         if remembered is None or remembered[1] <= time.monotonic():
             return None
         return remembered[0]
 
-    def _remember(self, request: VerifyRequest, reply: Reply) -> None:
+    def _remember(self, key: MemoKey, reply: Reply) -> None:
         """Keep a verdict for good, a timeout for :data:`TIMEOUT_MEMORY` seconds."""
         if reply[0] in REMEMBERED:
             lasts = TIMEOUT_MEMORY if reply[0] == "timeout" else float("inf")
-            self._memo.put(_memo_key(request), (reply, time.monotonic() + lasts))
+            self._memo.put(key, (reply, time.monotonic() + lasts))
 
     def call(
         self,
@@ -399,10 +402,10 @@ def _problem(status: str, message: str) -> Problem:
 MemoKey = tuple[tuple[str, ...], tuple[str, ...], float, int]
 
 
-def _memo_key(request: VerifyRequest) -> MemoKey:
-    """The memo's key of ``request``: a plain tuple, which hashes and compares in C (a frozen
+def _memo_key(golds: Sequence[str], predictions: Sequence[str], limits: SampleLimits) -> MemoKey:
+    """The memo's key of a question: a plain tuple, which hashes and compares in C (a frozen
     dataclass does both in Python, so a memo lookup would cost about 3 µs instead of 1)."""
-    return request.golds, request.predictions, request.limits.seconds, request.limits.memory_mb
+    return tuple(golds), tuple(predictions), limits.seconds, limits.memory_mb
 
 
 def _memo_bytes(key: MemoKey) -> int:
