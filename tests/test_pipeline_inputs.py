@@ -419,6 +419,48 @@ def test_thousands_of_distinct_keys_keep_a_bounded_number_of_columns(tmp_path):
             assert json.loads(extra) == {f"key_{n}": n}
 
 
+def test_each_column_takes_the_type_its_json_values_have_across_the_lines(tmp_path):
+    """Integers fit 64 bits or the column is text; integers and floats meet as floats; any
+    other mix of types, or a list or an object, is each value's JSON text."""
+    path = tmp_path / "r.jsonl"
+    biggest, too_big = 2**63 - 1, 2**63
+    columns = {
+        "ints": [-(2**63), biggest, None],
+        "big_ints": [1, too_big, None],
+        "numbers": [1, 2.5, None],
+        "flags": [True, False, None],
+        "mixed": [1, "one", True],
+        "lists": [[1], ["a"], None],
+        "objects": [{"a": 1}, {}, None],
+        "nothing": [None, None, None],
+    }
+    rows = [
+        {"ground_truth": "1", "response": "a"} | {name: cells[n] for name, cells in columns.items()}
+        for n in range(3)
+    ]
+    write_jsonl(path, rows)
+
+    frame = read_whole(path)
+
+    types = {name: frame[name].dtype.pyarrow_dtype for name in columns}
+    assert types == {
+        "ints": pa.int64(),
+        "big_ints": pa.string(),
+        "numbers": pa.float64(),
+        "flags": pa.bool_(),
+        "mixed": pa.string(),
+        "lists": pa.string(),
+        "objects": pa.string(),
+        "nothing": pa.string(),
+    }
+    assert values(frame["ints"]) == [-(2**63), biggest, None]
+    assert values(frame["big_ints"]) == ["1", str(too_big), None]
+    assert values(frame["numbers"]) == [1.0, 2.5, None]
+    assert values(frame["mixed"]) == ["1", "one", "true"]
+    assert values(frame["lists"]) == ["[1]", '["a"]', None]
+    assert values(frame["objects"]) == ['{"a": 1}', "{}", None]
+
+
 def test_a_key_named_like_the_extra_column_is_carried_in_it(tmp_path):
     """A scored output exported to JSON lines and scored again holds ``extra_json`` itself."""
     path = tmp_path / "r.jsonl"

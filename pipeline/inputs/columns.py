@@ -38,15 +38,24 @@ own name, and the column where readers hand the kernel each row's problem."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "bool",
+    float: "float",
+    str: "str",
+    list: "list",
+    dict: "dict",
+}
+"""The JSON type of each Python type json parses into, but ``int``."""
+
+
 def json_type(value: object) -> str:
-    """The JSON type of a parsed value, integers split by whether they fit 64 bits."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int" if -(2**63) <= value < 2**63 else "bigint"
-    return {float: "float", str: "str", list: "list", dict: "dict"}[type(value)]
+    """The JSON type of a value json parsed (of a built-in type, never a subclass, so its type
+    is looked up, not tested in turn), integers split by whether they fit 64 bits."""
+    kind = _JSON_TYPES.get(type(value))
+    if kind is not None:
+        return kind
+    return "int" if -(2**63) <= value < 2**63 else "bigint"
 
 
 def column_type(name: str, json_types: set[str]) -> pa.DataType:

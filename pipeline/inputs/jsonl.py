@@ -76,9 +76,13 @@ class Scan:
     def learn(self, record: object) -> None:
         """Count a parsed record's keys and their JSON types."""
         if isinstance(record, dict):
+            counts, types = self.key_counts, self.types
             for key, value in record.items():
-                self.key_counts[key] = self.key_counts.get(key, 0) + 1
-                self.types.setdefault(key, set()).add(json_type(value))
+                counts[key] = counts.get(key, 0) + 1
+                kinds = types.get(key)
+                if kinds is None:
+                    kinds = types[key] = set()
+                kinds.add(json_type(value))
 
 
 def _parsed(text: bytes | str) -> object:
