@@ -487,13 +487,14 @@ def test_a_key_named_like_the_extra_column_is_carried_in_it(tmp_path):
     "line",
     [
         b'{"ground_truth": "1", "response": "cut off \\ud800"}',
+        b'{"ground_truth": "1", "response": "cut off \\uDBFF"}',
         b'{"ground_truth": "1", "response": "cut off \xed\xa0\x80"}',
         b'{"ground_truth": "1", "response": "ok", "note": {"deep": ["\\udfff"]}}',
         '{"ground_truth": "1", "response": "cut off \ud800"}'.encode("utf-16-le", "surrogatepass"),
         '{"ground_truth": "1", "response": "cut off \udc00"}'.encode("utf-32", "surrogatepass"),
         b'{"ground_truth": "1", "response": "ok", "cut \\ud800 key": 1}',
     ],
-    ids=["json-escape", "raw-bytes", "nested", "utf-16", "utf-32", "key"],
+    ids=["json-escape", "json-escape-upper", "raw-bytes", "nested", "utf-16", "utf-32", "key"],
 )
 def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_path, line):
     path = tmp_path / "r.jsonl"

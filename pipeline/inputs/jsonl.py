@@ -42,10 +42,6 @@ SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads."""
 _SPACE = re.compile(r"[ \t\n\r]*")
 """JSON's white space."""
-_MAYBE_SURROGATE = (b"\\ud", b"\\uD", b"\xed", b"\x00")
-"""What a line holding an unpaired surrogate contains: a JSON escape, the raw bytes in UTF-8,
-or NUL bytes, which make json read the line as UTF-16 or UTF-32 (its surrogates then have no
-mark of their own)."""
 
 
 @dataclass
@@ -296,6 +292,18 @@ def _block_items(block: Block) -> list[object]:
     return _items(data, block.kind)
 
 
+def _may_hold_a_surrogate(line: bytes) -> bool:
+    """Whether json may read an unpaired surrogate from a line: it holds a JSON escape of one,
+    the raw bytes of one in UTF-8 (lead byte 0xED), or NUL bytes, which make json read the line
+    as UTF-16 or UTF-32 (its surrogates then have no mark of their own). The single bytes are
+    searched first, as ``bytes.find`` seeks one byte several times faster than three."""
+    return (
+        b"\xed" in line
+        or b"\x00" in line
+        or (b"\\u" in line and (b"\\ud" in line or b"\\uD" in line))
+    )
+
+
 def _row(item: object, where: str, array: bool) -> tuple[dict, Problem | None]:
     """A line's (or an ``array``'s record's) values, and why the row cannot be scored, if it
     cannot."""
@@ -310,7 +318,7 @@ def _row(item: object, where: str, array: bool) -> tuple[dict, Problem | None]:
             return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is nested too deeply to parse")
         except ValueError as error:
             return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not valid JSON ({error})")
-        suspicious = isinstance(item, str) or any(mark in item for mark in _MAYBE_SURROGATE)
+        suspicious = isinstance(item, str) or _may_hold_a_surrogate(item)
     if not isinstance(record, dict):
         return {}, Problem(ErrorKind.UNREADABLE_ROW, f"{where} is not a JSON object")
     problem = None
