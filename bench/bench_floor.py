@@ -12,8 +12,9 @@ once, on every worker at once, plus the fixed cost of starting. Here:
    start-up;
 3. the run scores the corpus on that cluster (``score_rollouts``, as the command does:
    planning, scoring, writing Parquet and the metrics), and Dask's fine performance metrics
-   of its span split its time: math-verify beyond the floor's (questions verified on more
-   than one worker, or again), per-row work (the other rewards and the kernel), reading,
+   of its span split its time: math-verify beyond the floor's, as the cores' loss when they
+   verify at once (step 1's two timings) and the rest (questions verified on more than one
+   worker, or again), per-row work (the other rewards and the kernel), reading,
    writing (the parts and their metric partials), planning (probing and scanning the input),
    and what is left (scheduling, waiting, the last partitions' tail).
 
@@ -195,8 +196,10 @@ def main() -> int:
     planning = total(PLANNING_TASKS)
     floor = start_up + verify_once / workers
     whole = start_up + run
+    cores_loss = verify_together - verify_once / workers
     split = {
-        "math-verify beyond the floor's": (math_verify - verify_once) / workers,
+        "math-verify: the cores verifying at once": cores_loss,
+        "math-verify: questions asked again": (math_verify - verify_once) / workers - cores_loss,
         "per-row work (other rewards, kernel)": per_row / workers,
         "reading": reading / workers,
         "writing (parts, metric partials)": writing / workers,
