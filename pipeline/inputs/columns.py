@@ -21,9 +21,7 @@ from rollscore.pipeline.responses import float_text
 
 TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
 """Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
-TEXT_OF_BYTES = {pa.binary(): pa.string(), pa.large_binary(): pa.large_string()}
-"""The text type of each bytes type: the scorer's text columns in bytes (as Parquet writers
-that predate its UTF-8 annotation, old Hive and Impala, wrote text) are read as text."""
+_TEXT_OF_BYTES = {pa.binary(): pa.string(), pa.large_binary(): pa.large_string()}
 FLAG_COLUMNS = ("is_end",)
 """Always booleans."""
 KNOWN_COLUMNS = (*TEXT_COLUMNS, *FLAG_COLUMNS, "id", "prompt_length", "generation_length")
@@ -90,7 +88,14 @@ def _agreed_type(name: str, types: list[pa.DataType]) -> pa.DataType:
         agreed = pa.unify_schemas(schemas, promote_options="permissive").field(name).type
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pa.string()
-    return TEXT_OF_BYTES.get(agreed, agreed) if name in TEXT_COLUMNS else agreed
+    return read_type(name, agreed)
+
+
+def read_type(name: str, stored: pa.DataType) -> pa.DataType:
+    """The type a column stored as ``stored`` is read as: one of the scorer's text columns in
+    bytes (as Parquet writers that predate its UTF-8 annotation, old Hive and Impala, wrote
+    text) as text, any other column as it is."""
+    return _TEXT_OF_BYTES.get(stored, stored) if name in TEXT_COLUMNS else stored
 
 
 def kept_columns(key_counts: Mapping[str, int]) -> tuple[list[str], bool]:

@@ -10,13 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rollscore.pipeline.inputs.block import Block, input_changed, reading_input
-from rollscore.pipeline.inputs.columns import (
-    FLAG_COLUMNS,
-    TEXT_COLUMNS,
-    TEXT_OF_BYTES,
-    cell_reader,
-    flag_value,
-)
+from rollscore.pipeline.inputs.columns import FLAG_COLUMNS, cell_reader, flag_value, read_type
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -60,7 +54,7 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     unreadable: list[Problem | None] = [None] * table.num_rows
     read = {}
     for name in present:
-        column = _as_text(table.column(name)) if name in TEXT_COLUMNS else table.column(name)
+        column = _viewed_as(table.column(name), read_type(name, table.column(name).type))
         read[name], unreadable = _valid_text(column, name, block, unreadable)
     columns = {
         name: _conformed(read[name], schema.field(name).type)
@@ -80,13 +74,12 @@ def read_parquet_rows(block: Block, schema: pa.Schema) -> pd.DataFrame:
     return with_input_problems(frame, problems)
 
 
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column of bytes as text (:data:`TEXT_OF_BYTES`), unchecked as Parquet's own text is:
-    :func:`_valid_text` checks it next."""
-    text_type = TEXT_OF_BYTES.get(column.type)
-    if text_type is None:
+def _viewed_as(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
+    """The column as ``arrow_type`` (bytes as text, by :func:`read_type`), its buffers viewed,
+    not copied; unchecked as Parquet's own text is: :func:`_valid_text` checks it next."""
+    if column.type == arrow_type:
         return column
-    return pa.chunked_array([chunk.view(text_type) for chunk in column.chunks], text_type)
+    return pa.chunked_array([chunk.view(arrow_type) for chunk in column.chunks], arrow_type)
 
 
 def _valid_text(
