@@ -39,6 +39,10 @@ LOCK = ".rollscore.lock"
 PART = re.compile(r"part-(\d+)\.parquet")
 TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 """A file :func:`atomic_output` writes before renaming it into place."""
+PART_LABEL = b"rollscore.part"
+"""The key of a part's Parquet metadata holding its label (:func:`part_label`)."""
+RUN_ID = "run"
+"""The key of ``run.json`` holding the run's identifier, which labels its parts."""
 VERIFIER_STACK = "verifier_stack"
 """The key of ``run.json`` and of ``metrics.json``'s ``run`` holding the verifier stack the
 run's verdicts came from (:mod:`rollscore.rewards.verifier.stack`)."""
@@ -47,14 +51,16 @@ OWN_FILES = "files"
 ``--overwrite`` removes."""
 
 
-def readable_rows(url: str) -> int | None:
-    """The rows of a written part, read whole (a Dask task); None when it does not read (cut
-    short or damaged by hand, say)."""
+def written_part(url: str) -> tuple[int, str] | None:
+    """The rows of a written part, read whole, and its label (:func:`part_label`): a Dask
+    task. None when it does not read (cut short or damaged by hand, say)."""
     try:
         with fsspec.open(url, "rb") as handle:
-            return pq.read_table(handle).num_rows
+            table = pq.read_table(handle)
     except (OSError, pa.ArrowException):
         return None
+    label = (table.schema.metadata or {}).get(PART_LABEL, b"")
+    return table.num_rows, label.decode("utf-8", "replace")
 
 
 def own_files(manifest: dict[str, Any]) -> list[str]:
@@ -79,6 +85,13 @@ def part_name(index: int, parts: int) -> str:
     run (five digits at least), so the names sort in order whatever the count."""
     width = max(5, len(str(parts - 1)))
     return f"part-{index:0{width}d}.parquet"
+
+
+def part_label(run_id: str, index: int) -> str:
+    """What a part records of where it belongs: its run and partition. A resumed run keeps
+    only the parts labelled as its own at their place, so a part copied from another
+    partition or another run (a whole, valid file) is scored again, not taken for that one."""
+    return f"{run_id}/{index}"
 
 
 def absolute(url: str) -> str:
@@ -273,21 +286,17 @@ class PartWritten:
     timeouts: int
 
 
-def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> PartWritten:
-    """Write one scored partition atomically."""
-    write_part(frame, url, schema)
+def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema, label: str) -> PartWritten:
+    """Write one scored partition atomically (:func:`atomic_output`), labelled ``label``
+    (:func:`part_label`)."""
+    # pandas' metadata is left out: readers then get plain pandas dtypes, not ArrowDtype ones
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    table = table.replace_schema_metadata({PART_LABEL: label.encode()})
+    with atomic_output(url) as handle:
+        pq.write_table(table, handle)
     kinds = frame["error_kind"]
     timeouts = (kinds == ErrorKind.TIMEOUT.value).fillna(False)
     return PartWritten(len(frame), int(kinds.notna().sum()), int(timeouts.sum()))
-
-
-def write_part(frame: pd.DataFrame, url: str, schema: pa.Schema) -> None:
-    """Write one partition atomically (:func:`atomic_output`)."""
-    # without pandas' metadata, readers get plain pandas dtypes rather than ArrowDtype ones
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    table = table.replace_schema_metadata(None)
-    with atomic_output(url) as handle:
-        pq.write_table(table, handle)
 
 
 def scored_columns(outdir: str) -> list[str]:

@@ -40,15 +40,17 @@ from rollscore.pipeline.output import (
     METRICS,
     OWN_FILES,
     REPORT,
+    RUN_ID,
     SCORES,
     VERIFIER_STACK,
     OutputDir,
     OutputLock,
     PartWritten,
     own_files,
+    part_label,
     part_name,
-    readable_rows,
     write_scored_part,
+    written_part,
 )
 from rollscore.pipeline.progress import ProgressLine
 from rollscore.pipeline.worker_checks import check_worker_access, workers_verifier_stack
@@ -66,6 +68,9 @@ class ScoringJob:
     output: OutputDir
     lock: OutputLock
     """The hold on ``output``, released when the job has run."""
+    run_id: str
+    """The run's identifier in ``run.json`` (a resumed run keeps its own), labelling its
+    parts."""
     earlier: dict[str, Any] | None = None
     """The ``run.json`` of the run already in ``output``: the one resumed, or replaced."""
     resuming: bool = False
@@ -148,7 +153,7 @@ def prepare_job(
     except BaseException:
         lock.release()
         raise
-    return ScoringJob(tuple(inputs), discovery, config, out, lock, earlier)
+    return ScoringJob(tuple(inputs), discovery, config, out, lock, uuid.uuid4().hex, earlier)
 
 
 def _check_replaceable(out: OutputDir, earlier: dict[str, Any]) -> None:
@@ -185,6 +190,7 @@ def _resumed_job(
         plan = InputPlan.from_json(manifest["plan"])
         previous = load_config(manifest["config"])
         manifest[VERIFIER_STACK]
+        run_id = str(manifest[RUN_ID])
     except (KeyError, TypeError, ValueError):
         raise OutputExists(
             f"{where}: its {MANIFEST} is not one this version of rollscore wrote"
@@ -196,7 +202,9 @@ def _resumed_job(
     changed = plan.changed_input()
     if changed is not None:
         raise InputChanged(f"{where}: {changed} since it started; start again with --overwrite")
-    return ScoringJob(tuple(started_with), Discovery(), config, output, lock, manifest, True)
+    return ScoringJob(
+        tuple(started_with), Discovery(), config, output, lock, run_id, manifest, True
+    )
 
 
 def run_name(job: ScoringJob) -> str:
@@ -224,11 +232,12 @@ def run_job(
         job.lock.release()
 
 
-def _finished_parts(output: OutputDir, plan: InputPlan, client: Client) -> dict[int, str]:
+def _finished_parts(job: ScoringJob, plan: InputPlan, client: Client) -> dict[int, str]:
     """The parts a resumed run keeps, by index: each read whole on the cluster, with its
-    partition's rows (a part cut short or damaged by hand is scored again). Raises
+    partition's rows and label (a part cut short, damaged or copied by hand is scored
+    again). Raises
     :class:`OutputExists` for a part file that is not one of the plan's parts."""
-    parts = len(plan.partitions)
+    output, parts = job.output, len(plan.partitions)
     files = sorted(output.part_files().items())
     for index, name in files:
         if index >= parts or name != part_name(index, parts):
@@ -237,11 +246,11 @@ def _finished_parts(output: OutputDir, plan: InputPlan, client: Client) -> dict[
                 f"{parts:,} parts: remove it, or use a new folder"
             )
     urls = [output.path(SCORES, name) for _, name in files]
-    rows = client.gather(client.map(readable_rows, urls, pure=False))
+    found = client.gather(client.map(written_part, urls, pure=False))
     return {
         index: name
-        for (index, name), count in zip(files, rows)
-        if count == plan.partition_rows(index)
+        for (index, name), part in zip(files, found)
+        if part == (plan.partition_rows(index), part_label(job.run_id, index))
     }
 
 
@@ -260,7 +269,7 @@ def _run(
     if plan is not None:
         _check_same_stack(job, stack)
         with dask.annotate(span=run_span):
-            written = _finished_parts(job.output, plan, client)
+            written = _finished_parts(job, plan, client)
     else:
         with dask.annotate(span=run_span):
             plan = plan_inputs(job.discovery.files, client, partition_rows, worker_count(client))
@@ -335,13 +344,13 @@ def scored_partitions(
 
 
 def finish_part(
-    frame: pd.DataFrame, url: str, schema: pa.Schema
+    frame: pd.DataFrame, url: str, schema: pa.Schema, label: str
 ) -> tuple[PartWritten, MetricPartials]:
     """Write one scored partition and reduce it to its metric partials, in one task: the
     metrics need no second pass over the dataset. The writing shows as such in Dask's fine
     performance metrics."""
     with context_meter.meter("writing"):
-        written = write_scored_part(frame, url, schema)
+        written = write_scored_part(frame, url, schema, label)
     return written, metric_partials(frame)
 
 
@@ -364,6 +373,7 @@ def _score_blocks(
             part,
             job.output.path(SCORES, part_name(index, len(plan.partitions))),
             schema,
+            part_label(job.run_id, index),
             dask_key_name=f"write-scores-{index:05d}-{run}",
         )
         for part, index in zip(scored.to_delayed(), todo)
@@ -398,6 +408,7 @@ def _write_manifest(
     job.output.write_json(
         MANIFEST,
         {
+            RUN_ID: job.run_id,
             "inputs": list(job.inputs),
             "config": job.config.to_mapping(),
             VERIFIER_STACK: stack,

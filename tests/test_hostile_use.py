@@ -630,6 +630,34 @@ def test_parts_damaged_by_hand_are_scored_again_on_resume_and_named_by_metrics(c
     assert parts[3].stat().st_mtime_ns == untouched  # a whole part is kept as written
 
 
+def test_parts_copied_from_another_partition_or_run_are_scored_again_on_resume(config, tmp_path):
+    rows = [
+        {"id": index, "ground_truth": str(index), "response": f"<answer>{index}</answer>"}
+        for index in range(8)
+    ]
+    inputs = write_jsonl(tmp_path / "rows.jsonl", rows)
+    elsewhere = write_jsonl(tmp_path / "turned.jsonl", rows[4:] + rows[:4])
+    runs = {}
+    for name, rollouts in [("o", inputs), ("other", elsewhere)]:
+        runs[name] = tmp_path / name
+        command = ["score", str(rollouts), "--config", str(config), "--output", str(runs[name])]
+        assert finished(*command, "--partition-rows", "2").returncode == 0
+    parts = sorted((runs["o"] / "scores").iterdir())
+    # the same rows in another partition, and a part of another run, each a whole valid part
+    parts[2].write_bytes(parts[0].read_bytes())
+    parts[1].write_bytes((runs["other"] / "scores" / parts[1].name).read_bytes())
+    untouched = parts[3].stat().st_mtime_ns
+
+    command = ["score", str(inputs), "--config", str(config), "--output", str(runs["o"])]
+    again = finished(*command, "--resume")
+
+    assert again.returncode == 0, again.stderr
+    scored = pd.read_parquet(runs["o"] / "scores")
+    assert scored["id"].tolist() == list(range(8)) and scored["reward"].tolist() == [RIGHT] * 8
+    assert json.loads((runs["o"] / "metrics.json").read_text())["rows"] == 8
+    assert parts[3].stat().st_mtime_ns == untouched
+
+
 def test_a_part_file_that_is_no_part_of_the_run_is_refused_and_nothing_removed(config, tmp_path):
     inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
     out = tmp_path / "o"
