@@ -259,6 +259,7 @@ def _score(arguments: argparse.Namespace) -> int:
     )
     _warn_skipped(job.discovery.skipped, f"files that are not rollouts ({EXPECTED})")
     _warn_skipped(job.discovery.outputs_skipped, "rollscore output folders, never read as input")
+    _warn_skipped(job.discovery.repeated, "files named again (each is scored once)")
     in_process = arguments.scheduler is None and job.input_bytes() <= SMALL_INPUT_BYTES
     if in_process and config.uses_scoring_processes:
         # while the cluster starts; the in-process worker's prestart below then finds them

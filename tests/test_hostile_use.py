@@ -403,6 +403,32 @@ def test_many_one_row_files_share_partitions_and_every_row_comes_out_once(config
     assert scored["reward"].tolist() == [RIGHT] * 300
 
 
+def test_a_file_named_more_than_once_is_scored_once_and_the_repeats_named(config, tmp_path):
+    folder = tmp_path / "rollouts"
+    folder.mkdir()
+    rows = [
+        {"id": index, "ground_truth": str(index), "response": f"<answer>{index}</answer>"}
+        for index in range(5)
+    ]
+    write_jsonl(folder / "a.jsonl", rows[:3])
+    (folder / "b.jsonl.gz").write_bytes(
+        gzip.compress(write_jsonl(tmp_path / "b", rows[3:]).read_bytes())
+    )
+    named = [str(folder), str(folder / "a.jsonl"), "./rollouts/a.jsonl", "rollouts/*.gz"]
+
+    run = finished(
+        "score", *named, "--config", str(config), "--output", str(tmp_path / "o"), cwd=tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    scored = pd.read_parquet(tmp_path / "o" / "scores")
+    assert scored["id"].tolist() == list(range(5)) and scored["reward"].tolist() == [RIGHT] * 5
+    assert (
+        f"rollscore: warning: skipped 3 files named again (each is scored once): "
+        f"{folder / 'a.jsonl'}, {folder / 'a.jsonl'}, {folder / 'b.jsonl.gz'}"
+    ) in run.stderr.splitlines()
+
+
 def other_antlr_runtime(folder: Path) -> dict[str, str]:
     """An environment whose ANTLR runtime is another release than this one's, as installing
     omegaconf (4.9.3) or not (4.13.2) makes it: the package's metadata, first on the path."""

@@ -53,8 +53,8 @@ def test_files_globs_and_folders_expand_to_the_rollout_files_in_them(tmp_path):
     assert [(file.url, file.kind) for file in found.files] == [
         (str(tmp_path / "a.jsonl"), "json"),
         (str(tmp_path / "part" / "b.parquet"), "parquet"),
-        (str(tmp_path / "a.jsonl"), "json"),
     ]
+    assert found.repeated == [str(tmp_path / "a.jsonl")]  # the glob names it again
     assert found.skipped == [str(tmp_path / "part" / "_SUCCESS")]  # named; hidden ones are not
 
 

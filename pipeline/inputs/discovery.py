@@ -5,7 +5,8 @@ An existing path is always taken literally, before it is read as a glob (``data[
 that file). Rollout files are JSON (``.jsonl``, ``.ndjson``, ``.json``: JSON lines, or one JSON
 array of records) or Parquet; JSON may be compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``, the
 last with the ``zstandard`` package). Files of a folder or glob that are not rollouts are
-skipped and named; hidden ones (``.name``) silently.
+skipped and named; hidden ones (``.name``) silently. A file named twice (``data`` and
+``data/a.jsonl``, or ``a.jsonl`` and ``./a.jsonl``) is scored once.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ class InputFile:
 
 @dataclass
 class Discovery:
-    """The rollout files the inputs name, in order, the files they held that are not, and the
-    rollscore output folders they held (never read as input)."""
+    """The rollout files the inputs name, in order, the files they held that are not, the
+    rollscore output folders they held (never read as input), and the rollout files named
+    again (by another input, or another spelling of one), each scored once all the same."""
 
     files: list[InputFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     outputs_skipped: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
 
 
 def file_format(path: str) -> tuple[str, str | None] | None:
@@ -127,7 +130,7 @@ def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery
         raise InputError("no input given")
     if "" in inputs:
         raise InputError("an input is empty: name a file, folder or glob")
-    discovery = Discovery()
+    discovery, named = Discovery(), set()
     for given in inputs:
         paths, explicit, fs = _expand(given)
         outputs = _output_folders(paths, fs)
@@ -153,5 +156,10 @@ def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery
             found.append(InputFile(url, *form))
         if not found:
             raise InputError(f"input {given!r}: no {EXPECTED} files found")
-        discovery.files.extend(found)
+        for file in found:
+            if file.url in named:
+                discovery.repeated.append(file.url)
+            else:
+                named.add(file.url)
+                discovery.files.append(file)
     return discovery
