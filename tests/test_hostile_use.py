@@ -429,6 +429,37 @@ def test_a_file_named_more_than_once_is_scored_once_and_the_repeats_named(config
     ) in run.stderr.splitlines()
 
 
+def test_links_in_an_input_folder_are_read_as_their_targets_and_a_loop_once(config, tmp_path):
+    rows = [
+        {"id": index, "ground_truth": str(index), "response": f"<answer>{index}</answer>"}
+        for index in range(6)
+    ]
+    store, folder = tmp_path / "store", tmp_path / "checkout"
+    (store / "more").mkdir(parents=True)
+    (folder / "real").mkdir(parents=True)
+    write_jsonl(store / "a.jsonl", rows[:2])
+    write_jsonl(store / "more" / "b.jsonl", rows[2:4])
+    write_jsonl(folder / "real" / "c.jsonl", rows[4:])
+    (folder / "a.jsonl").symlink_to(store / "a.jsonl")  # a file checked out as a link
+    (folder / "linked").symlink_to(store / "more")  # a folder of them
+    (folder / "real" / "loop").symlink_to(folder)
+    command = ["score", str(folder), "--config", str(config), "--output", str(tmp_path / "o")]
+
+    run = finished(*command)
+
+    assert run.returncode == 0, run.stderr
+    scored = pd.read_parquet(tmp_path / "o" / "scores")
+    assert scored["id"].tolist() == list(range(6)) and scored["reward"].tolist() == [RIGHT] * 6
+
+    (folder / "gone.jsonl").symlink_to(store / "gone.jsonl")
+    refused = finished(*command, "--overwrite")
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        f"rollscore: error: input {str(folder)!r}: {folder / 'gone.jsonl'} is a link to "
+        f"nothing ({store / 'gone.jsonl'} does not exist)"
+    )
+
+
 def other_antlr_runtime(folder: Path) -> dict[str, str]:
     """An environment whose ANTLR runtime is another release than this one's, as installing
     omegaconf (4.9.3) or not (4.13.2) makes it: the package's metadata, first on the path."""

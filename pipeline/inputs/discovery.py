@@ -12,6 +12,7 @@ skipped and named; hidden ones (``.name``) silently. A file named twice (``data`
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -67,8 +68,10 @@ def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
     """The files one input names, whether it named a single file, and their filesystem."""
     try:
         fs, path = url_to_fs(given)
+        inside: frozenset[str] = frozenset()
         if fs.isdir(path):
             entries, explicit = fs.find(path, detail=True), False
+            inside = frozenset([os.path.realpath(path)])
         elif fs.exists(path):
             entries, explicit = {path: fs.info(path)}, True
         elif any(char in path for char in "*?["):
@@ -79,20 +82,40 @@ def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
         raise InputError(f"input {given!r}: {error}") from None
     if entries is None:
         raise InputError(f"input {given!r}: no such file or directory")
-    return _files(given, entries), explicit, fs
+    return _files(given, fs, entries, inside), explicit, fs
 
 
-def _files(given: str, entries: dict[str, dict]) -> list[str]:
-    """The files among ``entries`` (fsspec's details of each path), in order. Raises
-    :class:`InputError` for a named pipe, socket or device: the plan reads a file more than
-    once, and a pipe read twice would wait forever for the second time."""
+def _files(
+    given: str, fs: AbstractFileSystem, entries: dict[str, dict], inside: frozenset[str]
+) -> list[str]:
+    """The files among ``entries`` (fsspec's details of each path), in order. A symbolic link
+    (as DVC and git-annex check files out) stands for its target; in a folder, a linked
+    folder's files are found under the link's name. ``inside`` holds the real paths of the
+    folders being expanded, so a link to one of them (a loop) is not followed. Raises
+    :class:`InputError` for a link to nothing, and for a named pipe, socket or device: the
+    plan reads a file more than once, and a pipe read twice would wait forever."""
+    files = []
     for path, info in entries.items():
+        if info.get("islink"):
+            try:
+                info = fs.info(path)  # of the link's target
+            except FileNotFoundError:
+                raise InputError(
+                    f"input {given!r}: {path} is a link to nothing "
+                    f"({os.readlink(path)} does not exist)"
+                ) from None
+            real = os.path.realpath(path)
+            if info["type"] == "directory" and inside and real not in inside:
+                files += _files(given, fs, fs.find(path, detail=True), inside | {real})
+                continue
         if info["type"] not in ("file", "directory"):
             raise InputError(
                 f"input {given!r}: {path} is not a regular file (a pipe, socket or device); "
                 "rollscore reads a file more than once: save it to a file first"
             )
-    return sorted(path for path, info in entries.items() if info["type"] == "file")
+        if info["type"] == "file":
+            files.append(path)
+    return sorted(files)
 
 
 def _readable(given: str, path: str, compression: str | None) -> None:
