@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--partition-rows", type=_positive_int, help="rows per partition")
     score.add_argument(
         "--performance-report",
-        type=_file_to_write,
+        type=_html_file,
         metavar="FILE.html",
         help="save Dask's performance report",
     )
@@ -118,7 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write an HTML report of a scored dataset")
     report.add_argument("output", metavar="OUTDIR", help="a folder written by 'rollscore score'")
     report.add_argument(
-        "--output", dest="html", metavar="FILE.html", help=f"where (default: OUTDIR/{REPORT})"
+        "--output",
+        dest="html",
+        type=_html_file,
+        metavar="FILE.html",
+        help=f"where (default: OUTDIR/{REPORT})",
     )
     serve = commands.add_parser(
         "serve", help="a verification service for trainers that call rewards over HTTP"
@@ -148,10 +152,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _file_to_write(text: str) -> str:
-    """A file name that is not a folder's, as given: known before the run, not after it."""
+def _html_file(text: str) -> str:
+    """A file name ending in ``.html`` that is not a folder's, as given, known before the run:
+    a report then never replaces a file of another kind (an input, a scored part, run.json)."""
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file")
+    if not text.lower().endswith((".html", ".htm")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} does not end in .html; the report is an HTML page: name one"
+        )
     return text
 
 

@@ -151,8 +151,13 @@ def test_an_unreadable_input_exits_2_with_one_line(
             ["--performance-report", "."],
             "argument --performance-report: '.' is a folder; name a file",
         ),
+        (
+            ["--performance-report", "o/scores/part-00000.parquet"],
+            "argument --performance-report: 'o/scores/part-00000.parquet' does not end in .html; "
+            "the report is an HTML page: name one",
+        ),
     ],
-    ids=["scheduler", "dashboard-form", "dashboard-host", "report-folder"],
+    ids=["scheduler", "dashboard-form", "dashboard-host", "report-folder", "report-not-html"],
 )
 def test_a_cluster_address_or_file_that_is_none_exits_2_with_one_line_before_any_work(
     tmp_path, capsys, config_file, option, message
@@ -167,6 +172,26 @@ def test_a_cluster_address_or_file_that_is_none_exits_2_with_one_line_before_any
     assert code == 2
     error = capsys.readouterr().err
     assert error.strip().splitlines()[-1].endswith(message) and "Traceback" not in error
+
+
+def test_a_report_named_like_a_file_of_another_kind_is_refused_and_the_file_kept(tmp_path, capsys):
+    rollouts = tmp_path / "rollouts.jsonl"
+    rollouts.write_bytes((EXAMPLES / "rollouts.jsonl").read_bytes())
+
+    with pytest.raises(SystemExit) as leaving:  # argparse's own exit
+        main(["report", str(tmp_path / "o"), "--output", str(rollouts)])
+
+    assert leaving.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"argument --output: {str(rollouts)!r} does not end in .html; the report is an HTML "
+            "page: name one"
+        )
+    )
+    assert rollouts.read_bytes() == (EXAMPLES / "rollouts.jsonl").read_bytes()
 
 
 def test_a_missing_config_file_exits_2(tmp_path, capsys):
