@@ -46,6 +46,9 @@ TOP_LEVEL_KEYS = (
 )
 MAX_CONFIG_VALUES = 100_000
 """More values than any real configuration holds, counting a YAML alias each time it is used."""
+MAX_CONFIG_BYTES = 8 * 2**20
+"""More bytes than any real config file holds: a file past this (a data file, ``/dev/zero``)
+is refused, not read into memory whole."""
 MIN_MEMORY_MB = 1024
 """Less than this and a scoring process could not score math: math-verify and sympy alone
 need a few hundred megabytes."""
@@ -205,7 +208,13 @@ def _check_size(source: Mapping[str, Any]) -> None:
 def _read_yaml(path: str) -> Any:
     try:
         with open(path, "rb") as handle:
-            return yaml.safe_load(handle.read().decode("utf-8"))  # decoded whole: where is exact
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file {path} holds more than {MAX_CONFIG_BYTES // 2**20} MB, more than "
+                "any config: is it the right file?"
+            )
+        return yaml.safe_load(data.decode("utf-8"))  # decoded whole: where is exact
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

@@ -210,6 +210,18 @@ def test_a_missing_config_file_exits_2(tmp_path, capsys):
     assert "cannot read config file" in capsys.readouterr().err
 
 
+def test_a_config_that_never_ends_is_refused_in_one_line_not_read_whole(tmp_path, capsys):
+    given = [str(EXAMPLES / "rollouts.jsonl"), "--output", str(tmp_path / "o")]
+
+    code = main(["score", *given, "--config", "/dev/zero"])
+
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "rollscore: error: config file /dev/zero holds more than 8 MB, more than any config: "
+        "is it the right file?"
+    ]
+
+
 def test_metrics_of_a_folder_that_is_not_a_scored_dataset_exits_2(tmp_path, capsys):
     assert main(["metrics", str(tmp_path)]) == 2
     assert "is not a scored dataset" in capsys.readouterr().err
