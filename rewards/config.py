@@ -205,6 +205,25 @@ def _check_size(source: Mapping[str, Any]) -> None:
         )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: YAML forbids it, and
+    PyYAML would keep the last silently (a second ``reward_functions:`` replacing the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base``: its keys may be given again, overriding the base's
+            key = self.construct_object(key_node, deep=True)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                keys.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: str) -> Any:
     try:
         with open(path, "rb") as handle:
@@ -214,7 +233,9 @@ def _read_yaml(path: str) -> Any:
                 f"config file {path} holds more than {MAX_CONFIG_BYTES // 2**20} MB, more than "
                 "any config: is it the right file?"
             )
-        return yaml.safe_load(data.decode("utf-8"))  # decoded whole: where is exact
+        return yaml.load(
+            data.decode("utf-8"), Loader=_ConfigLoader
+        )  # decoded whole: where is exact
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

@@ -85,6 +85,11 @@ def config_file(tmp_path) -> Path:
         ("reward_functions: [{name: format, weight: -1}]\n", "weight -1 must be finite and >= 0"),
         ("reward_functions: []\n", "must be a non-empty list"),
         ("reward_functions: [{name: format, weight: 1}\n", "is not valid YAML"),
+        (
+            "reward_functions: [{name: format, weight: 1}]\n"
+            "reward_functions: [{name: math_expr, weight: 1}]\n",
+            "line 2 column 1 is not valid YAML: key 'reward_functions' is given twice",
+        ),
     ],
 )
 def test_a_bad_config_exits_2_with_one_line_before_any_work(tmp_path, capsys, config_text, message):
