@@ -195,7 +195,11 @@ def _resumed_job(
         raise OutputExists(
             f"{where}: its {MANIFEST} is not one this version of rollscore wrote"
         ) from None
-    if list(inputs) and list(inputs) != started_with:
+    if (
+        list(inputs)
+        and list(inputs) != started_with
+        and _named_files(inputs, output) != [identity.url for identity in plan.inputs]
+    ):
         raise OutputExists(f"{where}: it was started with {started_with}")
     if previous != config:
         raise ConfigError(f"{where}: the config differs from its run's")
@@ -205,6 +209,12 @@ def _resumed_job(
     return ScoringJob(
         tuple(started_with), Discovery(), config, output, lock, run_id, manifest, True
     )
+
+
+def _named_files(inputs: Sequence[str], output: OutputDir) -> list[str]:
+    """The files ``inputs`` name now, as a run writing to ``output`` finds them: another
+    spelling of a run's inputs (``./a.jsonl`` for ``a.jsonl``) names the same files."""
+    return [file.url for file in discover_inputs(inputs, skip=output.url).files]
 
 
 def run_name(job: ScoringJob) -> str:

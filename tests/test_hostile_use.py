@@ -715,6 +715,29 @@ def test_parts_copied_from_another_partition_or_run_are_scored_again_on_resume(c
     assert parts[3].stat().st_mtime_ns == untouched
 
 
+def test_a_run_resumes_with_its_inputs_spelled_another_way_but_not_with_others(config, tmp_path):
+    rows = [
+        {"id": index, "ground_truth": str(index), "response": f"<answer>{index}</answer>"}
+        for index in range(4)
+    ]
+    write_jsonl(tmp_path / "rows.jsonl", rows)
+    write_jsonl(tmp_path / "other.jsonl", rows)
+    command = ["--config", str(config), "--output", "o"]
+    first = finished("score", "rows.jsonl", *command, "--partition-rows", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "o" / "scores" / "part-00001.parquet").unlink()
+
+    refused = finished("score", "other.jsonl", *command, "--resume", cwd=tmp_path)
+    again = finished("score", "./rows.jsonl", *command, "--resume", cwd=tmp_path)
+
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        f"rollscore: error: cannot resume {tmp_path / 'o'}: it was started with ['rows.jsonl']"
+    )
+    assert again.returncode == 0, again.stderr
+    assert pd.read_parquet(tmp_path / "o" / "scores")["id"].tolist() == list(range(4))
+
+
 def test_a_part_file_that_is_no_part_of_the_run_is_refused_and_nothing_removed(config, tmp_path):
     inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
     out = tmp_path / "o"
