@@ -42,9 +42,14 @@ def slow_config(serve_folder):
     return config
 
 
+def search_path_with(folder) -> str:
+    """This process's ``PYTHONPATH`` with ``folder`` first."""
+    return os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
 def environment_with(folder, **variables: str) -> dict[str, str]:
     """This process's environment, ``folder`` first on the module search path."""
-    return {**os.environ, "PYTHONPATH": str(folder), **variables}
+    return {**os.environ, "PYTHONPATH": search_path_with(folder), **variables}
 
 
 def slime_requests(count: int) -> list[tuple[str, dict]]:
@@ -197,7 +202,7 @@ def test_ctrl_c_in_a_terminal_stops_every_process_and_says_so_in_one_line(
 def test_a_worker_killed_mid_batch_costs_a_retry_not_a_reward(
     serve_folder, slow_config, start_server, dask_cluster, monkeypatch
 ):
-    monkeypatch.setenv("PYTHONPATH", str(serve_folder))  # the workers import the reward
+    monkeypatch.setenv("PYTHONPATH", search_path_with(serve_folder))  # workers import the reward
     address = dask_cluster.start_scheduler()
     dask_cluster.start_workers(2)
     workers = dask_cluster.processes[1:]
