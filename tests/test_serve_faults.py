@@ -148,6 +148,9 @@ def test_the_token_and_a_full_queue(serve_folder, slow_config, start_server):
     assert health(server.url)["status"] == "ok"  # readiness needs no token
     token = {"Authorization": "Bearer s3cret"}
     assert status_of(server.url, "/slime", body, token) == 200
+    for scheme in ("bearer", "BEARER"):  # the scheme's case does not matter (RFC 7235)
+        assert status_of(server.url, "/slime", body, {"Authorization": f"{scheme} s3cret"}) == 200
+    assert status_of(server.url, "/slime", body, {"Authorization": "Basic s3cret"}) == 401
 
     refused = post_many(server.url, slime_requests(40), headers=token, retry_unavailable=False)
     turned_away = [answer for answer in refused if answer.status == 503]

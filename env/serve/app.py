@@ -185,7 +185,7 @@ class RequestGuard:
 
     def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app = app
-        self.token = None if settings.token is None else f"Bearer {settings.token}".encode()
+        self.token = None if settings.token is None else settings.token.encode()
         self.max_body_bytes = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,7 +195,7 @@ class RequestGuard:
         headers = dict(scope["headers"])
         if self.token is not None and scope["path"] not in OPEN_PATHS:
             given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.token):
+            if not hmac.compare_digest(bearer_token(given), self.token):
                 detail = "this server needs the header Authorization: Bearer <token>"
                 if given:
                     detail = "the token in the Authorization header is not this server's"
@@ -237,6 +237,13 @@ class RequestGuard:
 
 
 JSON_TYPE = (b"content-type", b"application/json")
+
+
+def bearer_token(authorization: bytes) -> bytes:
+    """The token of an ``Authorization: Bearer <token>`` header, whatever the case of its
+    scheme (RFC 7235); empty for another scheme or none."""
+    scheme, _, token = authorization.partition(b" ")
+    return token.lstrip(b" ") if scheme.lower() == b"bearer" else b""
 
 
 async def _read_to_end(receive: Receive) -> bool:
