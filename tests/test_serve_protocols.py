@@ -103,6 +103,25 @@ def test_nemo_gym_reasoning_items_count_as_nothing_and_other_fields_name_the_tru
     assert status == 422 and "expected_answer is missing" in answer["detail"]
 
 
+def test_a_verify_answer_says_its_own_verdicts_error_not_the_one_it_was_sent(server):
+    """A stored answer verified again carries its earlier verdict: the new answer says this
+    verdict's error, or none, and the metrics count only that."""
+    row = {"prompt": "1 + 2?", "response": "<answer>3</answer>", "ground_truth": "3",
+           "data_source": None}  # fmt: skip
+    _, body = nemo_gym_verify(row, 0)
+    stale = {"reward": 0.0, "correct": False, "error": "math-verify took over 5 s",
+             "error_kind": "timeout"}  # fmt: skip
+    status, answer = post(server.url, "/verify", body | stale)
+    assert (status, answer["reward"], answer["correct"]) == (200, pytest.approx(0.95), True)
+    assert "error" not in answer and "error_kind" not in answer
+    status, metrics = post(server.url, "/aggregate_metrics", {"verify_responses": [answer]})
+    assert (metrics["agent_metrics"]["errors"], metrics["agent_metrics"]["timeouts"]) == (0, 0)
+    body["response"]["output"] = body["response"]["output"][:1]  # reasoning only
+    status, answer = post(server.url, "/verify", body | stale)
+    assert (status, answer["error_kind"]) == (200, "bad_input")
+    assert answer["error"] == "response has no message output item"
+
+
 def test_nemo_gym_session_metrics_and_reverify_mode(server):
     rows = list(rollout_rows(4, 4))
     answers = [post(server.url, *nemo_gym_verify(row, task // 4, task % 4))[1] for task, row in

@@ -8,7 +8,8 @@ the model's ``response``, an OpenAI Responses object. The response text is the `
 it: a ``reasoning`` item (the model's thinking, when the model server splits it out), a
 function call and a refusal part count as nothing. The answer is the request, every field as
 sent, with ``reward``, ``correct``, each ``reward_<name>``, ``extracted_answer``, and ``error``
-and ``error_kind`` when the row has an error.
+and ``error_kind`` when the row has an error (an ``error`` or ``error_kind`` the request carried,
+from an earlier verdict, is not echoed).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rollscore.env.serve.results import (
     AsciiJSONResponse,
     GroundTruth,
     json_value,
-    sample_fields,
+    request_with_fields,
 )
 from rollscore.pipeline.inputs.columns import without_lone_surrogates
 from rollscore.pipeline.metrics import assemble_metrics, metric_partials
@@ -147,7 +148,7 @@ def router(ground_truth_field: str = DEFAULT_GROUND_TRUTH_FIELD) -> APIRouter:
         batcher: Batcher = request.app.state.batcher
         [scored] = await batcher.score([verify_row(body, ground_truth_field)])
         sent = await request.json()  # the request as sent, which FastAPI has read already
-        return AsciiJSONResponse({**sent, **sample_fields(scored)})
+        return AsciiJSONResponse(request_with_fields(sent, scored))
 
     @routes.post("/seed_session")
     async def seed_session(body: SeedSessionRequest) -> dict[str, Any]:

@@ -61,14 +61,25 @@ def column_results(rows: list[RowResult], columns: list[str]) -> dict[str, list[
     return {column: [row[column] for row in rows] for column in columns}
 
 
+ERROR_FIELDS = ("error", "error_kind")
+"""The fields a per-sample answer holds only when its row has an error."""
+
+
 def sample_fields(result: Mapping[str, Any]) -> dict[str, Any]:
     """A row's fields as a per-sample answer gives them: ``error`` and ``error_kind`` only when
     the row has an error."""
     return {
         name: value
         for name, value in result.items()
-        if name not in ("error", "error_kind") or result["error_kind"] is not None
+        if name not in ERROR_FIELDS or result["error_kind"] is not None
     }
+
+
+def request_with_fields(request: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    """``request`` with a row's fields (:func:`sample_fields`) in place of its own: an error the
+    request carried (a stored answer verified again) is not this verdict's, so it goes."""
+    kept = {name: value for name, value in request.items() if name not in ERROR_FIELDS}
+    return {**kept, **sample_fields(result)}
 
 
 def response_after_prompt(query: str, prompt: str | None) -> str:
