@@ -12,15 +12,18 @@ whose worker dies is scored again on the workers left. A session is one Dask spa
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import CancelledError
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, suppress
 
 import dask
 import dask.dataframe as dd
 import pandas as pd
 from distributed import Client
+from rollscore.pipeline.cluster import WORKER_WAIT as CLUSTER_WORKER_WAIT
 from rollscore.pipeline.cluster import local_client, local_cluster, worker_count
+from rollscore.pipeline.errors import NoWorkers
 from rollscore.pipeline.kernel import score_partition, scores_meta
 from rollscore.pipeline.monitor.plugin import install_monitor, new_span
 from rollscore.rewards import ScoringConfig, load_config
@@ -49,12 +52,22 @@ class ScoringSession:
     A batch is cut into ``num_workers`` partitions, or as many as the cluster has threads. A
     bad configuration raises :class:`rollscore.rewards.ConfigError` before any cluster starts;
     a scoring process that cannot start raises :class:`rollscore.rewards.VerifierUnavailable`.
+    A batch that finds the cluster without workers (its only one died and its nanny is starting
+    it again) waits up to ``worker_wait`` seconds for one, then raises
+    :class:`rollscore.pipeline.errors.NoWorkers`.
     Every batch it scores belongs to one Dask span, named ``name`` and a short unique suffix
     (:attr:`span_name`): the dashboard and Prometheus show the session under that name.
     """
 
-    def __init__(self, config: object, client: Client | None = None, name: str = "session") -> None:
+    def __init__(
+        self,
+        config: object,
+        client: Client | None = None,
+        name: str = "session",
+        worker_wait: float = CLUSTER_WORKER_WAIT,
+    ) -> None:
         self.config: ScoringConfig = load_config(config)
+        self.worker_wait = worker_wait
         self.span_name = f"{name} {uuid.uuid4().hex[:8]}"
         self._span = new_span(self.span_name)
         self._owned = ExitStack()
@@ -107,7 +120,7 @@ class ScoringSession:
         graph would carry them through the scheduler), each to the worker that scored the
         earlier rows of its ground truths, a Dask dataframe of them mapped with the kernel,
         the scores gathered straight from the workers."""
-        workers = sorted(self.client.nthreads())
+        workers = self._workers()
         parts = partitions_by_ground_truth(frame, self.partitions)
         sent = [self._send(part, workers[index % len(workers)]) for index, part in parts.items()]
         # the kernel gets the values as given: a number is no response text
@@ -122,6 +135,18 @@ class ScoringSession:
         with dask.annotate(span=self._span):
             futures = self.client.compute(partitions)
         return pd.concat(self.client.gather(futures)).sort_index()
+
+    def _workers(self) -> list[str]:
+        """The cluster's workers, once it has one: up to :attr:`worker_wait` seconds for one to
+        come back when it has none, then :class:`NoWorkers`."""
+        deadline = time.monotonic() + self.worker_wait
+        while not (workers := sorted(self.client.nthreads())):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NoWorkers(f"the Dask cluster has had no workers for {self.worker_wait:g} s")
+            with suppress(TimeoutError):
+                self.client.wait_for_workers(1, timeout=remaining)
+        return workers
 
     def _send(self, part: pd.DataFrame, worker: str) -> object:
         """``part`` held by ``worker``, or by any running worker when that one does not run."""

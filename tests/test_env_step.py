@@ -18,7 +18,9 @@ import pytest
 import torch
 from distributed import Client, get_task_stream
 from rollscore.env import EnvironmentClosed, EnvironmentReturn, VLMEnvironment, VLMVerifyWorker
-from rollscore.env.session import partitions_by_ground_truth
+from rollscore.env.session import ScoringSession, partitions_by_ground_truth
+from rollscore.pipeline.cluster import local_cluster
+from rollscore.pipeline.errors import NoWorkers
 from rollscore.rewards import (
     bbox_giou_reward,
     combine_reward_functions,
@@ -546,3 +548,22 @@ def test_steps_in_flight_when_a_worker_is_killed_each_return_every_reward(
     for result, responses in zip(results, batches):
         assert result.rewards.tolist() == [format_reward("a", r)[0] for r in responses]
     client.wait_for_workers(2, timeout=120)
+
+
+def test_a_step_while_the_only_worker_restarts_waits_for_it_and_none_raises_no_workers():
+    batch = [conversation("<answer>1</answer>")], [{"ground_truth": "1"}]
+    with local_cluster(1, "127.0.0.1:0") as cluster, Client(cluster) as own:
+        with VLMEnvironment(FORMAT_AND_MATH, own) as environment:
+            [pid] = own.run(os.getpid).values()
+            os.kill(pid, signal.SIGKILL)  # its nanny starts it again
+            while own.nthreads():
+                time.sleep(0.01)
+            assert environment.step(*batch).rewards.tolist() == pytest.approx([0.95])
+
+        cluster.scale(0)  # no nanny left to start one
+        while own.nthreads():
+            time.sleep(0.01)
+        session = ScoringSession(FORMAT_AND_MATH, own, worker_wait=1.0)
+        frame = pd.DataFrame({"ground_truth": ["1"], "response": ["<answer>1</answer>"]})
+        with pytest.raises(NoWorkers, match=r"^the Dask cluster has had no workers for 1 s$"):
+            session.score(frame)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import psutil
 import pytest
@@ -22,6 +24,7 @@ from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
 
 from bench.serve_load import Answer, post_many
 
+EXAMPLE_CONFIG = Path(__file__).parents[1] / "examples" / "config.yaml"
 SLOW_REWARD = '''
 import time
 
@@ -87,6 +90,20 @@ def health(url: str, headers: dict | None = None) -> dict:
         urllib.request.Request(url + "/health", headers=headers or {})
     ) as a:
         return json.loads(a.read())
+
+
+def workers_of(url: str) -> int:
+    """The workers ``/health`` counts (it answers ``503`` when there are none)."""
+    try:
+        return health(url)["workers"]
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())["workers"]
+
+
+def local_workers(server) -> list[psutil.Process]:
+    """The worker processes of a server's local cluster (their nannies run in the server)."""
+    children = psutil.Process(server.process.pid).children()
+    return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
 
 
 def status_of(url: str, path: str, body: dict, headers: dict) -> int:
@@ -218,3 +235,55 @@ def test_a_worker_killed_mid_batch_costs_a_retry_not_a_reward(
     load.join(120)
     assert_all_answered(answers)
     assert health(server.url)["workers"] == 1
+
+
+@pytest.mark.slow
+def test_requests_while_the_only_worker_restarts_wait_for_it(
+    serve_folder, slow_config, start_server
+):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "1", env=environment_with(serve_folder)
+    )
+    [worker] = local_workers(server)
+    worker.kill()  # SIGKILL; its nanny starts it again
+    wait_for(lambda: workers_of(server.url) == 0, timeout=30)
+    assert_all_answered(post_many(server.url, slime_requests(8), retry_unavailable=False))
+    assert workers_of(server.url) == 1
+
+
+@pytest.mark.slow
+def test_a_cluster_whose_workers_never_come_back_answers_503_at_the_request_timeout(
+    start_server, dask_cluster
+):
+    address = dask_cluster.start_scheduler()
+    dask_cluster.start_workers(1)
+    server = start_server(
+        "--config", str(EXAMPLE_CONFIG), "--scheduler", address, "--request-timeout", "3"
+    )
+    worker = psutil.Process(dask_cluster.processes[1].pid)  # the nanny, then what it started
+    for process in [worker, *worker.children(recursive=True)]:
+        process.kill()
+    wait_for(lambda: workers_of(server.url) == 0, timeout=30)
+    [answer] = post_many(server.url, slime_requests(1), retry_unavailable=False)
+    assert (answer.status, answer.body) == (
+        503,
+        {"detail": "not scored within the server's deadline of 3 s"},
+    )
+    assert answer.seconds < 10
+    assert server.stop() == 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_process_group_answers_every_accepted_request(
+    serve_folder, slow_config, start_server
+):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "2", env=environment_with(serve_folder)
+    )
+    workers = local_workers(server)
+    answers, load = load_until_queued(server.url, 160, 120)
+    os.killpg(server.process.pid, signal.SIGTERM)  # as a process manager stops a service
+    load.join(120)
+    assert server.process.wait(60) == 0
+    assert_all_answered(answers)
+    assert not any(alive(worker.pid) for worker in workers)

@@ -106,7 +106,8 @@ def _serve_on(
 ) -> int:
     import uvicorn
 
-    session = ScoringSession(config, client)
+    # a frame waits for a worker no longer than its requests wait for their scores
+    session = ScoringSession(config, client, worker_wait=options.request_timeout)
     try:
         batcher = Batcher(
             session,
