@@ -19,6 +19,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from types import FrameType
 
 import dask
 from dask.utils import parse_timedelta
@@ -167,27 +168,40 @@ class QuickExit(WorkerPlugin):
             atexit.register(_exit_now)  # the last registered: the first exit handler to run
 
 
-class InterruptsToTheCaller(WorkerPlugin):
-    """Makes each worker process of a local cluster ignore SIGINT. A Ctrl-C in a terminal
-    reaches every process of its foreground group, and each worker would print its own
-    KeyboardInterrupt traceback there; the process that started the cluster takes the Ctrl-C
-    and closes the cluster itself."""
+def _left_to_the_caller(number: int, frame: FrameType | None) -> None:
+    """A worker's SIGTERM: nothing. The process that started the cluster got it too, and closes
+    the cluster once it has finished what it accepted."""
 
-    name = "rollscore-interrupts-to-the-caller"
+
+class StopSignalsToTheCaller(WorkerPlugin):
+    """Leaves the stop signals sent to a whole process group to the process that started the
+    local cluster, which closes it itself: a Ctrl-C in a terminal (SIGINT) and a service
+    manager's or ``kill -TERM -PGID``'s SIGTERM reach every process of the group. Each worker
+    process ignores SIGINT, on which it would print its own KeyboardInterrupt traceback, and
+    does nothing on SIGTERM, on which it would die under the work its caller still finishes.
+
+    SIGTERM gets a handler rather than ``SIG_IGN``, which the scoring processes a worker starts,
+    and what they start, would inherit. A worker over its memory limit, which Dask's nanny stops
+    with SIGTERM, is killed on the nanny's next look instead; one whose caller died ends by
+    itself, as Dask's workers do."""
+
+    name = "rollscore-stop-signals-to-the-caller"
 
     def setup(self, worker: Worker) -> None:
         in_main_thread = threading.current_thread() is threading.main_thread()
         if multiprocessing.parent_process() is not None and in_main_thread:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, _left_to_the_caller)
 
 
 def local_client(cluster: LocalCluster, **options: object) -> Client:
     """A client of a local cluster rollscore started, its workers quiet about the errors the
-    caller reports (:class:`QuietReportedErrors`), deaf to Ctrl-C
-    (:class:`InterruptsToTheCaller`) and quick to exit (:class:`QuickExit`)."""
+    caller reports (:class:`QuietReportedErrors`), deaf to a Ctrl-C or SIGTERM sent to the
+    whole process group (:class:`StopSignalsToTheCaller`) and quick to exit
+    (:class:`QuickExit`)."""
     client = Client(cluster, **options)
     client.register_plugin(QuietReportedErrors())
-    client.register_plugin(InterruptsToTheCaller())
+    client.register_plugin(StopSignalsToTheCaller())
     client.register_plugin(QuickExit())
     return client
 

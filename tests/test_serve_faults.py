@@ -283,7 +283,10 @@ def test_sigterm_to_the_whole_process_group_answers_every_accepted_request(
     workers = local_workers(server)
     answers, load = load_until_queued(server.url, 160, 120)
     os.killpg(server.process.pid, signal.SIGTERM)  # as a process manager stops a service
+    time.sleep(0.5)
+    assert load.is_alive()  # the server still scores what it accepted, on the same workers
+    assert all(alive(worker.pid) for worker in workers)
     load.join(120)
     assert server.process.wait(60) == 0
     assert_all_answered(answers)
-    assert not any(alive(worker.pid) for worker in workers)
+    assert not any(alive(worker.pid) for worker in workers)  # closed with their cluster
