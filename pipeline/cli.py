@@ -215,6 +215,13 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--max-body-mb", type=_positive_float, default=16.0, help="request size limit (16)"
     )
     serve.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a request's body may take to arrive before a 408 (10)",
+    )
+    serve.add_argument(
         "--batch-rows", type=_positive_int, default=256, help="rows gathered at most (256)"
     )
     serve.add_argument(
@@ -336,6 +343,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         no_token=arguments.no_token,
         ground_truth_field=arguments.ground_truth_field,
         max_body_bytes=int(arguments.max_body_mb * 2**20),
+        body_timeout=arguments.body_timeout,
         batch_rows=arguments.batch_rows,
         batch_wait=arguments.batch_wait_ms / 1000,
         max_queued_rows=arguments.max_queued_rows,

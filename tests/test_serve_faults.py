@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from commands import alive, ctrl_c, wait_for
 from rollscore.env.serve.command import access_line
 from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
 
-from bench.serve_load import Answer, post_many
+from bench.serve_load import Answer, nemo_gym_verify, post_many
 
 EXAMPLE_CONFIG = Path(__file__).parents[1] / "examples" / "config.yaml"
 SLOW_REWARD = '''
@@ -104,6 +105,25 @@ def local_workers(server) -> list[psutil.Process]:
     """The worker processes of a server's local cluster (their nannies run in the server)."""
     children = psutil.Process(server.process.pid).children()
     return [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+
+
+def stalled_request(url: str) -> socket.socket:
+    """A connection to ``url`` holding a POST whose headers say 100 bytes of body, of which it
+    sends one: a client stalled mid-body."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = socket.create_connection((host, int(port)), timeout=60)
+    head = f"POST /slime HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n{{"
+    connection.sendall(head.encode())
+    return connection
+
+
+def answer_on(connection: socket.socket) -> tuple[int, dict]:
+    """The status and JSON body a connection reads until the server closes it."""
+    reply = b""
+    while chunk := connection.recv(65536):
+        reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
 
 
 def status_of(url: str, path: str, body: dict, headers: dict) -> int:
@@ -195,6 +215,59 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(
     assert "every accepted request was answered" in "".join(server.lines)
     with pytest.raises(urllib.error.URLError):
         health(server.url)
+
+
+@pytest.mark.slow
+def test_a_client_stalled_mid_body_gets_408_and_does_not_hold_up_sigterm(
+    serve_folder, slow_config, start_server
+):
+    server = start_server(
+        "--config", str(slow_config), "--workers", "1", "--body-timeout", "2",
+        env=environment_with(serve_folder),
+    )  # fmt: skip
+    began = time.monotonic()
+    with stalled_request(server.url) as stalled:
+        assert answer_on(stalled) == (408, {"detail": "the body did not arrive whole within 2 s"})
+    assert 2 <= time.monotonic() - began < 10
+
+    with stalled_request(server.url) as stalled:
+        answers, load = load_until_queued(server.url, 40, 20)
+        stopped = time.monotonic()
+        server.process.terminate()  # SIGTERM, one client mid-body, 20 or more requests accepted
+        load.join(60)
+        assert server.process.wait(30) == 0
+        assert time.monotonic() - stopped < 15  # the body's 2 s, not the grace's 63 s
+        assert_all_answered(answers)
+        assert answer_on(stalled)[0] == 408
+
+
+@pytest.mark.slow
+def test_a_client_that_does_not_read_its_answer_holds_up_sigterm_for_the_grace_only(
+    start_server,
+):
+    server = start_server(
+        "--config", str(EXAMPLE_CONFIG), "--workers", "1", "--body-timeout", "1",
+        "--request-timeout", "2",
+    )  # fmt: skip
+    row = {
+        "prompt": "p",
+        "response": "<answer>1</answer>",
+        "ground_truth": "1",
+        "data_source": None,
+    }
+    _, body = nemo_gym_verify(row, 0)
+    echoed = json.dumps(body | {"padding": "x" * 15_000_000}).encode()  # comes back whole
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as reader:
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        head = f"POST /verify HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(echoed)}\r\n\r\n"
+        reader.sendall(head.encode() + echoed)
+        # the answer is being written, and is not read past its first bytes
+        assert reader.recv(12, socket.MSG_PEEK | socket.MSG_WAITALL) == b"HTTP/1.1 200"
+        stopped = time.monotonic()
+        server.process.terminate()
+        assert server.process.wait(30) == 0
+        assert 3 <= time.monotonic() - stopped < 12  # the grace: 1 + 2 + 1 s
 
 
 @pytest.mark.slow

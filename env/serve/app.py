@@ -1,5 +1,6 @@
 """The ASGI app of ``rollscore serve``: every protocol's routes, ``GET /health``, the token
-check, the body size limit, and one clear message for each way a request can go wrong.
+check, the body's size limit and timeout, and one clear message for each way a request can go
+wrong.
 
 =========================  ======  ==============================================
 what                       status  e.g. ``detail``
@@ -7,6 +8,7 @@ what                       status  e.g. ``detail``
 body empty or not JSON     400     ``the body is not valid JSON: ...``
 missing or wrong field     422     ``body.labels.0: Input should be a valid string``
 body over the size limit   413     ``the body is over the limit of 16 MiB``
+body not whole in time     408     ``the body did not arrive whole within 10 s``
 unknown route              404     ``no route POST /nope: see /docs``
 no or wrong token          401     ``this server needs Authorization: Bearer <token>``
 queue full, shutting down  503     (with ``Retry-After``)
@@ -48,6 +50,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/health"})
 """Routes that answer without the token: readiness probes carry none."""
 DEFAULT_MAX_BODY_BYTES = 16 * 2**20
+DEFAULT_BODY_TIMEOUT = 10.0
 ERRORS_SHOWN = 3
 """Validation errors a 422's message names before it says how many more there are."""
 
@@ -61,6 +64,8 @@ class ServeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     ground_truth_field: str = nemo_gym.DEFAULT_GROUND_TRUTH_FIELD
     """The field of a NeMo-Gym verify request that holds the ground truth."""
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    """Seconds a request's body may take to arrive whole once its headers have."""
 
 
 def create_app(batcher: Batcher, settings: ServeSettings) -> FastAPI:
@@ -178,15 +183,23 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, f"scoring failed: {type(error).__name__}: {error}")
 
 
+class BodyTooLarge(Exception):
+    """A request's body is over the server's limit (answered ``413``)."""
+
+
 class RequestGuard:
-    """ASGI middleware: the token check, then the body size limit: ``413`` once a body that said
-    a length over it has arrived (read and dropped, so a client still sending it reads the
-    answer, not a reset connection), or as soon as a body of unsaid length passes it."""
+    """ASGI middleware: the token check, then the body: ``408`` for one not whole within the
+    body timeout of its headers (a client stalled mid-body would otherwise hold its
+    connection, and a stopping server, for as long as it stays), and the size limit: ``413``
+    once a body that said a length over it has arrived (read and dropped, so a client still
+    sending it reads the answer, not a reset connection), or as soon as a body of unsaid length
+    passes it."""
 
     def __init__(self, app: ASGIApp, settings: ServeSettings) -> None:
         self.app = app
         self.token = None if settings.token is None else settings.token.encode()
         self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,22 +214,17 @@ class RequestGuard:
                     detail = "the token in the Authorization header is not this server's"
                 await _send(send, 401, detail, {b"www-authenticate": b"Bearer"})
                 return
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            if await _read_to_end(receive):
-                await self._too_large(send)
+        try:
+            body = await asyncio.wait_for(self._body(headers, receive), self.body_timeout)
+        except BodyTooLarge:
+            await self._too_large(send)
             return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_body_bytes:
-                await self._too_large(send)
-                return
+        except asyncio.TimeoutError:
+            detail = f"the body did not arrive whole within {self.body_timeout:g} s"
+            await _send(send, 408, detail, {b"connection": b"close"})
+            return
+        if body is None:  # the client left
+            return
         # every route reads JSON: a body is read as JSON whatever Content-Type it says
         scope = {**scope, "headers": [*_without_content_type(scope["headers"]), JSON_TYPE]}
         replayed = False
@@ -226,9 +234,29 @@ class RequestGuard:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
+        """The request's body, None if the client left; :class:`BodyTooLarge` for one over the
+        limit, once it has arrived if it said its length, else as soon as it passes it."""
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            if await _read_to_end(receive):
+                raise BodyTooLarge
+            return None
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                raise BodyTooLarge
+        return bytes(body)
 
     async def _too_large(self, send: Send) -> None:
         limit = self.max_body_bytes

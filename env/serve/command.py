@@ -4,12 +4,13 @@ The listening address is checked before anything starts: 127.0.0.1 (or another l
 address) serves anyone on this machine; any other address needs a token (``--token`` or
 ``ROLLSCORE_SERVE_TOKEN``), or the explicit ``--no-token``, and the first line printed says
 which. On ``SIGTERM`` (or Ctrl-C) the server stops accepting connections, answers every request
-it has accepted, and exits 0 (130 for Ctrl-C).
+it has accepted, and exits 0 (130 for Ctrl-C), within :func:`shutdown_grace`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import signal
 import sys
@@ -19,7 +20,12 @@ from dataclasses import dataclass
 from types import FrameType
 
 from distributed import Client
-from rollscore.env.serve.app import DEFAULT_MAX_BODY_BYTES, ServeSettings, create_app
+from rollscore.env.serve.app import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    ServeSettings,
+    create_app,
+)
 from rollscore.env.serve.batcher import Batcher
 from rollscore.env.serve.nemo_gym import DEFAULT_GROUND_TRUTH_FIELD
 from rollscore.env.session import ScoringSession
@@ -42,6 +48,8 @@ class ServeOptions:
     """Listen beyond this machine without a token: explicitly asked for."""
     ground_truth_field: str = DEFAULT_GROUND_TRUTH_FIELD
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    """Seconds a request's body may take to arrive whole before a ``408``."""
     batch_rows: int = 256
     """Rows gathered into one frame at most."""
     batch_wait: float = 0.005
@@ -75,6 +83,13 @@ def resolved_token(options: ServeOptions) -> str | None:
             "or --no-token to serve anyone who can reach it"
         )
     return token
+
+
+def shutdown_grace(options: ServeOptions) -> int:
+    """Seconds a stopping server waits for its open connections before it cuts them: time for
+    a body still arriving to arrive (or get its ``408``) and then be answered (or get its
+    ``503``), so only a client that does not read its answer is cut."""
+    return math.ceil(options.body_timeout + options.request_timeout) + 1
 
 
 def access_line(url: str, host: str, token: str | None) -> str:
@@ -117,7 +132,9 @@ def _serve_on(
             max_queued_rows=options.max_queued_rows,
             deadline=options.request_timeout,
         )
-        settings = ServeSettings(token, options.max_body_bytes, options.ground_truth_field)
+        settings = ServeSettings(
+            token, options.max_body_bytes, options.ground_truth_field, options.body_timeout
+        )
         server_config = uvicorn.Config(
             create_app(batcher, settings),
             host=options.host,
@@ -125,6 +142,7 @@ def _serve_on(
             log_level="warning",
             access_log=False,
             lifespan="on",
+            timeout_graceful_shutdown=shutdown_grace(options),
         )
         listening = server_config.bind_socket()
         host, port = listening.getsockname()[:2]
