@@ -6,6 +6,7 @@ import bz2
 import gzip
 import json
 import lzma
+import math
 import os
 
 import fsspec.compression
@@ -18,7 +19,13 @@ from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_in
 from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
 from rollscore.pipeline.inputs.jsonl import block_digest, json_kind, scan_range, scan_whole
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
-from rollscore.pipeline.inputs.plan import json_schema
+from rollscore.pipeline.inputs.plan import (
+    DEFAULT_PARTITION_ROWS,
+    LARGE_PARTITION_ROWS,
+    MIN_PARTITION_ROWS,
+    auto_partition_rows,
+    json_schema,
+)
 from rollscore.pipeline.kernel import input_problems
 
 
@@ -37,6 +44,23 @@ def errors(frame: pd.DataFrame) -> list[str | None]:
 
 def error_kinds(frame: pd.DataFrame) -> list[str | None]:
     return [None if problem is None else problem.kind.value for problem in input_problems(frame)]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_partitions_grow_with_the_input_while_every_worker_keeps_several(workers):
+    for total in [1, 27, 300, 4_000, 64_000, 256_000, 1_000_000, 10_000_000]:
+        rows = auto_partition_rows(total, workers)
+        per_worker = math.ceil(total / rows) / workers
+
+        assert MIN_PARTITION_ROWS <= rows <= LARGE_PARTITION_ROWS
+        if rows > MIN_PARTITION_ROWS:
+            assert per_worker >= (4 if rows <= DEFAULT_PARTITION_ROWS else 32)
+    assert [auto_partition_rows(total, 2) for total in (4_000, 64_000, 256_000, 10**6)] == [
+        500,
+        2_000,
+        4_000,
+        8_000,
+    ]
 
 
 def test_files_globs_and_folders_expand_to_the_rollout_files_in_them(tmp_path):

@@ -50,6 +50,10 @@ from rollscore.pipeline.kernel import INPUT_PROBLEM_COLUMN, concat_rows
 
 DEFAULT_PARTITION_ROWS = 2000
 """Rows per partition: a few seconds of math-verify work per task."""
+LARGE_PARTITION_ROWS = 8000
+"""Rows per partition of a large input, which gives every worker 32 partitions or more all the
+same: a partition's fixed costs (its tasks, its part file, its metric partials) spread over
+more rows, about a tenth of the workers' CPU at a million rows."""
 MIN_PARTITION_ROWS = 50
 INDEX_GRANULARITY = 50
 """Lines between recorded JSONL offsets (and per digest chunk) when the partition size is
@@ -213,9 +217,14 @@ class InputPlan:
 
 
 def auto_partition_rows(total_rows: int, workers: int) -> int:
-    """Rows per partition: DEFAULT_PARTITION_ROWS, but at least 4 partitions per worker."""
-    spread = math.ceil(total_rows / (4 * max(1, workers)))
-    return max(MIN_PARTITION_ROWS, min(DEFAULT_PARTITION_ROWS, spread))
+    """Rows per partition: DEFAULT_PARTITION_ROWS, but at least 4 partitions per worker; for a
+    large input more, up to LARGE_PARTITION_ROWS, while every worker still gets 32 or more."""
+    workers = max(1, workers)
+    spread = math.ceil(total_rows / (4 * workers))
+    if spread <= DEFAULT_PARTITION_ROWS:
+        return max(MIN_PARTITION_ROWS, spread)
+    many = total_rows // (32 * workers)
+    return max(DEFAULT_PARTITION_ROWS, min(LARGE_PARTITION_ROWS, many))
 
 
 def _range_blocks(
