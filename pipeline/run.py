@@ -245,8 +245,7 @@ def run_job(
 def _finished_parts(job: ScoringJob, plan: InputPlan, client: Client) -> dict[int, str]:
     """The parts a resumed run keeps, by index: each read whole on the cluster, with its
     partition's rows and label (a part cut short, damaged or copied by hand is scored
-    again). Raises
-    :class:`OutputExists` for a part file that is not one of the plan's parts."""
+    again). Raises :class:`OutputExists` for a part file that is not one of the plan's parts."""
     output, parts = job.output, len(plan.partitions)
     files = sorted(output.part_files().items())
     for index, name in files:

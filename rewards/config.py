@@ -215,12 +215,13 @@ class _ConfigLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # ``<<: *base``: its keys may be given again, overriding the base's
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                continue  # a list or mapping as a key: the safe loader refuses it, in one line
             if key in keys:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice", key_node.start_mark
                 )
-            if isinstance(key, (str, int, float, bool)) or key is None:
-                keys.add(key)
+            keys.add(key)
         return super().construct_mapping(node, deep)
 
 
@@ -233,9 +234,8 @@ def _read_yaml(path: str) -> Any:
                 f"config file {path} holds more than {MAX_CONFIG_BYTES // 2**20} MB, more than "
                 "any config: is it the right file?"
             )
-        return yaml.load(
-            data.decode("utf-8"), Loader=_ConfigLoader
-        )  # decoded whole: where is exact
+        # decoded whole, so that an error's line and column are exact
+        return yaml.load(data.decode("utf-8"), Loader=_ConfigLoader)
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:

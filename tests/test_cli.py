@@ -90,6 +90,10 @@ def config_file(tmp_path) -> Path:
             "reward_functions: [{name: math_expr, weight: 1}]\n",
             "line 2 column 1 is not valid YAML: key 'reward_functions' is given twice",
         ),
+        (
+            "reward_functions: [{name: format, weight: 1}]\n? [a, b]\n: 1\n",
+            "is not valid YAML: found unhashable key",
+        ),
     ],
 )
 def test_a_bad_config_exits_2_with_one_line_before_any_work(tmp_path, capsys, config_text, message):
