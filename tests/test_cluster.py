@@ -11,7 +11,13 @@ import dask
 import pytest
 from dask.utils import parse_timedelta
 from distributed import Client, Worker
-from rollscore.pipeline.cluster import HISTORY_LENGTH, local_cluster
+from rollscore.pipeline import cluster as cluster_module
+from rollscore.pipeline.cluster import (
+    DASK_LOST_WORKER_TIMEOUT,
+    HISTORY_LENGTH,
+    LOST_WORKER_TIMEOUT_KEY,
+    local_cluster,
+)
 
 
 def busy(seconds: float) -> int:
@@ -51,17 +57,31 @@ if os.path.exists({marker!r}):
 """A worker preload: a worker started while the marker file exists takes ``seconds`` to start."""
 
 
+def test_dask_ships_the_lost_worker_timeout_rollscore_replaces():
+    # rollscore recognises Dask's own default to replace it (a user's setting is kept)
+    shipped = dask.config.merge(*dask.config.defaults)
+    for key in LOST_WORKER_TIMEOUT_KEY.split("."):
+        shipped = shipped[key]
+    assert parse_timedelta(shipped) == parse_timedelta(DASK_LOST_WORKER_TIMEOUT)
+
+
 @pytest.mark.slow
-def test_a_worker_restarted_after_the_lost_worker_timeout_stays_in_the_cluster(tmp_path):
+def test_a_worker_restarted_after_the_lost_worker_timeout_stays_in_the_cluster(
+    tmp_path, monkeypatch
+):
     # Dask's own local clusters close a worker's nanny for good when no worker of its name is
     # back 15 s (distributed.deploy.lost-worker-timeout) after one was lost, so a slow restart
-    # or a second crash at that moment leaves the run a worker short. Here the worker is killed,
-    # comes back, and is killed again; its second start takes longer than those 15 s.
+    # or a second crash at that moment leaves the run a worker short. Here Dask's default is 2 s
+    # (so the test waits seconds, not tens), the worker is killed, comes back, and is killed
+    # again; its second start takes longer than those 2 s.
+    default = "2s"
+    monkeypatch.setattr(cluster_module, "DASK_LOST_WORKER_TIMEOUT", default)
     marker = tmp_path / "slow"
     preload = tmp_path / "slow_start.py"
-    preload.write_text(SLOW_START.format(marker=str(marker), seconds=parse_timedelta("15s") + 3))
+    preload.write_text(SLOW_START.format(marker=str(marker), seconds=parse_timedelta(default) + 3))
     with (
         dask.config.set({"distributed.worker.preload": [str(preload)]}),
+        dask.config.set({LOST_WORKER_TIMEOUT_KEY: default}),
         local_cluster(2, "127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
