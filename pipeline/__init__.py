@@ -1,6 +1,7 @@
 """rollscore's offline pipeline: rollout files -> Dask dataframe -> scored Parquet + metrics.
 
-- :mod:`.cli`: the ``rollscore`` command (``score``, ``metrics``, ``report``).
+- :mod:`.cli`: the ``rollscore`` command (``score``, ``metrics``, ``report``), started by
+  :mod:`.entry_point`, which imports it so that a Ctrl-C during the imports ends in one line.
 - :mod:`.run`: one scoring run, from checked inputs to written parts and metrics.
 - :mod:`.kernel`: scoring one partition, a plain pandas function that every
   front end maps over its partitions (:mod:`.responses` turns a row's fields

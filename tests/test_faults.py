@@ -361,6 +361,31 @@ def test_a_scheduler_killed_while_the_run_plans_says_the_cluster_went_away(
     )
 
 
+def installed_command() -> Path:
+    """The ``rollscore`` script pip installed beside the Python running the tests."""
+    script = Path(sys.executable).parent / "rollscore"
+    assert script.exists(), f"{script}: rollscore is not installed in this environment"
+    return script
+
+
+def importing_numpy(pid: int) -> bool:
+    """Whether process ``pid`` has loaded NumPy: the command's imports are under way."""
+    return any("_multiarray_umath" in Path(m.path).name for m in psutil.Process(pid).memory_maps())
+
+
+def test_ctrl_c_while_the_command_imports_says_so_in_one_line(config, tmp_path):
+    run = subprocess.Popen(
+        [installed_command(), *score_command(EXAMPLES / "rollouts.jsonl", config, tmp_path / "o")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    wait_for(lambda: importing_numpy(run.pid), timeout=30)  # pandas and Dask still to come
+    ctrl_c(run)
+    _, stderr = run.communicate(timeout=60)
+
+    assert (run.returncode, stderr) == (130, "rollscore: interrupted\n")
+    assert not (tmp_path / "o").exists()
+
+
 def test_ctrl_c_while_the_cluster_starts_says_so_in_one_line(config, tmp_path):
     out = tmp_path / "out"
     run = rollscore(*score_command(EXAMPLES / "rollouts.jsonl", config, out, "--overwrite"))
