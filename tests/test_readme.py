@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PROJECT = Path(__file__).resolve().parents[1]
+README = PROJECT / "README.md"
 
 
 def python_blocks(section: str) -> list[str]:
@@ -30,3 +34,32 @@ def test_the_training_example_scores_a_step(tmp_path):
 
     assert run.returncode == 0, run.stderr
     assert "tensor([1.])" in run.stdout and "Environment: correct" in run.stdout
+
+
+def first_command() -> str:
+    """The README's first command: install rollscore, score the shipped example."""
+    return re.search(r"```bash\n(.*?)\n", README.read_text(encoding="utf-8"))[1]
+
+
+@pytest.mark.slow  # installs rollscore and its dependencies into a new environment
+def test_the_first_command_scores_the_example_in_a_new_environment(tmp_path):
+    copy = tmp_path / "rollscore"
+    shutil.copytree(
+        PROJECT, copy, ignore=shutil.ignore_patterns(".*", "*.egg-info", "__pycache__", "scored-*")
+    )
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)  # nothing installed but pip
+    variables = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(environment / "bin"), os.environ["PATH"]]),
+        "VIRTUAL_ENV": str(environment),
+    }
+    variables.pop("PYTHONPATH", None)
+
+    run = subprocess.run(
+        ["bash", "-c", first_command()],
+        cwd=copy, env=variables, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "27 rows scored into" in run.stdout, run.stdout
