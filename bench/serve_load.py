@@ -69,7 +69,7 @@ async def _posted(
             async with session.post(url + path, json=body) as response:
                 answer = await response.json(content_type=None)
                 wait = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             seconds = time.perf_counter() - began
             return Answer(0, None, seconds, attempt, f"{type(error).__name__}: {error}")
         if response.status == 503 and retry_unavailable and attempt < MAX_ATTEMPTS:

@@ -21,6 +21,7 @@ import dask
 import dask.dataframe as dd
 import pandas as pd
 from distributed import Client
+from distributed import TimeoutError as DaskTimeoutError  # asyncio's, on Python 3.10
 from rollscore.pipeline.cluster import WORKER_WAIT as CLUSTER_WORKER_WAIT
 from rollscore.pipeline.cluster import local_client, local_cluster, worker_count
 from rollscore.pipeline.errors import NoWorkers
@@ -144,7 +145,7 @@ class ScoringSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise NoWorkers(f"the Dask cluster has had no workers for {self.worker_wait:g} s")
-            with suppress(TimeoutError):
+            with suppress(DaskTimeoutError):
                 self.client.wait_for_workers(1, timeout=remaining)
         return workers
 
@@ -152,7 +153,7 @@ class ScoringSession:
         """``part`` held by ``worker``, or by any running worker when that one does not run."""
         try:
             return self.client.scatter(part, workers=[worker], direct=True, timeout=WORKER_WAIT)
-        except TimeoutError:  # Dask found no running worker of that address
+        except DaskTimeoutError:  # Dask found no running worker of that address
             return self.client.scatter(part, direct=True)
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from types import FrameType
 import dask
 from dask.utils import parse_timedelta
 from distributed import Client, LocalCluster, Security, Worker, WorkerPlugin
+from distributed import TimeoutError as DaskTimeoutError  # asyncio's, on Python 3.10
 from rollscore.pipeline.errors import NoWorkers, SchedulerAddressError
 from rollscore.rewards.verifier import pool
 
@@ -232,7 +233,7 @@ def scoring_client(
         with closing(connected) as client:
             try:
                 client.wait_for_workers(1, timeout=worker_wait)
-            except TimeoutError:
+            except DaskTimeoutError:
                 raise NoWorkers(
                     f"the scheduler at {address} has no workers after {worker_wait:g} s: "
                     f"start some, e.g. 'dask worker {address}'"

@@ -168,14 +168,29 @@ def _adders(sums: pd.DataFrame) -> dict[str, Any]:
     return {name: (_python_sum if _is_exact(name) else "sum") for name in sums.columns}
 
 
-def _python_sum(values: pd.Series) -> int | float:
+def _python_sum(values: pd.Series | np.ndarray) -> int | float:
     return sum(values.tolist())
 
 
 def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
     """``sums`` added up per source, exactly: the result does not depend on the order the
     partitions finished in."""
-    return sums.groupby(level=0).agg(_adders(sums))
+    codes, labels = pd.factorize(sums.index, sort=True)
+    index = pd.Index(labels, name=sums.index.name)
+    return pd.DataFrame(
+        {name: _summed(sums[name], codes, index, adder) for name, adder in _adders(sums).items()},
+        index=index,
+    )
+
+
+def _summed(values: pd.Series, codes: np.ndarray, index: pd.Index, adder: Any) -> pd.Series:
+    """One column of ``sums`` added up per source code. Exact totals stay Python numbers in an
+    object column, built as such: pandas 2 reads integers past 64 bits as floats, and fails."""
+    if callable(adder):
+        column = values.to_numpy(object)
+        totals = [adder(column[codes == code]) for code in range(len(index))]
+        return pd.Series(totals, index, object)
+    return values.groupby(codes).sum().set_axis(index)
 
 
 def _column_totals(sums: pd.DataFrame) -> pd.Series:
@@ -225,9 +240,15 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
         values = number_values(frame, name).to_numpy()
         figures.update(_total_and_count(f"{name}:sum", f"{name}:count", values))
     labels, codes = np.unique(source, return_inverse=True)
+    index = pd.Index(labels, name="source")
     sums = pd.DataFrame(
-        {name: _source_sums(name, values, codes, len(labels)) for name, values in figures.items()},
-        index=pd.Index(labels, name="source"),
+        {
+            # a Series of its own dtype: pandas 2 would read integers past 64 bits as floats
+            name: pd.Series(totals, index, totals.dtype)
+            for name, values in figures.items()
+            for totals in [_source_sums(name, values, codes, len(labels))]
+        },
+        index=index,
     )
     # already merged: one row per source, and one entry per (prompt, answer) of each
     tallies = _answer_tallies(labels, codes, prompt, votes, correct, positive)

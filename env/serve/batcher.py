@@ -131,7 +131,7 @@ class Batcher:
         try:
             # shielded: a request that gives up leaves its rows to be scored with their frame
             return await asyncio.wait_for(asyncio.shield(pending.answer), self.deadline)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # on Python 3.10 not the built-in TimeoutError
             raise DeadlineExceeded(
                 f"not scored within the server's deadline of {self.deadline:g} s"
             ) from None
@@ -158,7 +158,7 @@ class Batcher:
                         if remaining <= 0
                         else await asyncio.wait_for(self._waiting.get(), remaining)
                     )
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     break
                 gathered.append(following)
                 rows += len(following.rows)
