@@ -242,12 +242,7 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
     labels, codes = np.unique(source, return_inverse=True)
     index = pd.Index(labels, name="source")
     sums = pd.DataFrame(
-        {
-            # a Series of its own dtype: pandas 2 would read integers past 64 bits as floats
-            name: pd.Series(totals, index, totals.dtype)
-            for name, values in figures.items()
-            for totals in [_source_sums(name, values, codes, len(labels))]
-        },
+        {name: _source_sums(name, values, codes, index) for name, values in figures.items()},
         index=index,
     )
     # already merged: one row per source, and one entry per (prompt, answer) of each
@@ -261,14 +256,15 @@ def _total_and_count(total: str, count: str, values: np.ndarray) -> dict[str, np
     return {total: np.where(present, values, 0.0), count: present}
 
 
-def _source_sums(name: str, values: np.ndarray, codes: np.ndarray, sources: int) -> np.ndarray:
+def _source_sums(name: str, values: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
     """Per source code, the sum of ``values``: exact totals (Python integers) for the float
-    figures, 64-bit counts for the flags."""
+    figures, in an object column built as such (pandas 2 would read integers past 64 bits as
+    floats, and fail), and 64-bit counts for the flags."""
     if _is_exact(name):
-        totals = np.empty(sources, dtype=object)
-        totals[:] = [exact_total(values[codes == code]) for code in range(sources)]
-        return totals
-    return np.bincount(codes, weights=values, minlength=sources).astype(np.int64)
+        totals = [exact_total(values[codes == code]) for code in range(len(index))]
+        return pd.Series(totals, index, object)
+    counts = np.bincount(codes, weights=values, minlength=len(index)).astype(np.int64)
+    return pd.Series(counts, index)
 
 
 def _answer_tallies(
