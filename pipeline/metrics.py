@@ -19,6 +19,7 @@ hashes of their text.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,19 +179,14 @@ def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
     codes, labels = pd.factorize(sums.index, sort=True)
     index = pd.Index(labels, name=sums.index.name)
     return pd.DataFrame(
-        {name: _summed(sums[name], codes, index, adder) for name, adder in _adders(sums).items()},
+        {
+            name: _source_sums(
+                sums[name].to_numpy(), codes, index, _python_sum if _is_exact(name) else None
+            )
+            for name in sums.columns
+        },
         index=index,
     )
-
-
-def _summed(values: pd.Series, codes: np.ndarray, index: pd.Index, adder: Any) -> pd.Series:
-    """One column of ``sums`` added up per source code. Exact totals stay Python numbers in an
-    object column, built as such: pandas 2 reads integers past 64 bits as floats, and fails."""
-    if callable(adder):
-        column = values.to_numpy(object)
-        totals = [adder(column[codes == code]) for code in range(len(index))]
-        return pd.Series(totals, index, object)
-    return values.groupby(codes).sum().set_axis(index)
 
 
 def _column_totals(sums: pd.DataFrame) -> pd.Series:
@@ -242,7 +238,10 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
     labels, codes = np.unique(source, return_inverse=True)
     index = pd.Index(labels, name="source")
     sums = pd.DataFrame(
-        {name: _source_sums(name, values, codes, index) for name, values in figures.items()},
+        {
+            name: _source_sums(values, codes, index, exact_total if _is_exact(name) else None)
+            for name, values in figures.items()
+        },
         index=index,
     )
     # already merged: one row per source, and one entry per (prompt, answer) of each
@@ -256,12 +255,17 @@ def _total_and_count(total: str, count: str, values: np.ndarray) -> dict[str, np
     return {total: np.where(present, values, 0.0), count: present}
 
 
-def _source_sums(name: str, values: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """Per source code, the sum of ``values``: exact totals (Python integers) for the float
-    figures, in an object column built as such (pandas 2 would read integers past 64 bits as
-    floats, and fail), and 64-bit counts for the flags."""
-    if _is_exact(name):
-        totals = [exact_total(values[codes == code]) for code in range(len(index))]
+def _source_sums(
+    values: np.ndarray,
+    codes: np.ndarray,
+    index: pd.Index,
+    exact: Callable[[np.ndarray], int | float] | None,
+) -> pd.Series:
+    """Per source code, the sum of ``values``: by ``exact`` into Python numbers, in an object
+    column built as such (pandas 2 would read integers past 64 bits as floats, and fail), or
+    else as 64-bit counts."""
+    if exact is not None:
+        totals = [exact(values[codes == code]) for code in range(len(index))]
         return pd.Series(totals, index, object)
     counts = np.bincount(codes, weights=values, minlength=len(index)).astype(np.int64)
     return pd.Series(counts, index)
