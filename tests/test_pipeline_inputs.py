@@ -17,7 +17,12 @@ import pytest
 from rollscore.pipeline.errors import InputChanged, InputError
 from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
 from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
-from rollscore.pipeline.inputs.jsonl import block_digest, json_kind, scan_range, scan_whole
+from rollscore.pipeline.inputs.jsonl import (
+    block_digest,
+    json_kind,
+    scan_range,
+    scan_whole,
+)
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from rollscore.pipeline.inputs.plan import (
     DEFAULT_PARTITION_ROWS,
@@ -134,6 +139,29 @@ def test_byte_ranges_own_the_lines_that_start_in_them_whatever_the_cut(tmp_path)
         assert first.lines + second.lines == 40
         assert first.offsets + second.offsets == starts
         assert first.stop == second.start
+
+
+def test_every_range_of_lines_reads_back_as_its_scan_planned_it(tmp_path):
+    path = tmp_path / "r.jsonl"
+    lines = [json.dumps({"n": index, "pad": "é" * (index % 5)}) for index in range(12)]
+    lines[3], lines[7] = "", "  "  # blank lines are no rows
+    path.write_bytes("\n".join(lines[:6]).encode() + b"\r\n" + "\n".join(lines[6:]).encode())
+    data = path.read_bytes()  # CRLF once, and no newline after the last line
+    schema = pa.schema([("n", pa.int64()), ("pad", pa.string())])
+
+    for granularity in (1, 2, 5):
+        for cut in range(1, len(data)):
+            numbers = []
+            for start, stop in ((0, cut), (cut, len(data))):
+                scan = scan_range(str(path), start, stop, granularity)
+                if not scan.lines:
+                    continue
+                block = Block(
+                    str(path), "jsonl", None, scan.start, scan.stop, 1, scan.rows,
+                    block_digest(scan.chunk_digests), granularity,
+                )  # fmt: skip
+                numbers += read_block(block, schema)["n"].tolist()
+            assert numbers == [0, 1, 2, 4, 5, 6, 8, 9, 10, 11]
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import codecs
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import fsspec
@@ -39,7 +39,7 @@ from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
 SCAN_RANGE_BYTES = 64 * 2**20
-"""Bytes of a plain JSON-lines file one scan task reads."""
+"""Bytes of a plain JSON-lines file one scan task reads, in one piece."""
 _SPACE = re.compile(r"[ \t\n\r]*")
 """JSON's white space."""
 
@@ -89,7 +89,7 @@ def _parsed(text: bytes | str) -> object:
         return None
 
 
-def _digest(data: bytes) -> bytes:
+def _digest(data: bytes | memoryview) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
@@ -98,20 +98,19 @@ def block_digest(chunk_digests: Iterable[bytes]) -> str:
     return hashlib.blake2b(b"".join(chunk_digests), digest_size=16).hexdigest()
 
 
-def chunk_digests(data: bytes, granularity: int) -> list[bytes]:
-    """The digests of each ``granularity`` lines of ``data`` (the last chunk may be shorter),
-    as :func:`scan_range` computes them."""
-    digests, chunk_start, position, lines = [], 0, 0, 0
-    while position < len(data):
-        newline = data.find(b"\n", position)
-        position = len(data) if newline == -1 else newline + 1
-        lines += 1
-        if lines % granularity == 0:
-            digests.append(_digest(data[chunk_start:position]))
-            chunk_start = position
-    if chunk_start < len(data):
-        digests.append(_digest(data[chunk_start:]))
-    return digests
+def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, int, list[bytes]]]:
+    """Each ``granularity`` lines of ``data`` (the last chunk may be shorter): where its bytes
+    start and stop, and its lines without their newlines. What follows the last newline is a
+    line only when it is not empty."""
+    lines = data.split(b"\n")
+    if not lines[-1]:
+        lines.pop()
+    start = 0
+    for first in range(0, len(lines), granularity):
+        chunk = lines[first : first + granularity]
+        stop = min(len(data), start + sum(map(len, chunk)) + len(chunk))
+        yield start, stop, chunk
+        start = stop
 
 
 def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
@@ -121,28 +120,21 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
         if start > 0:
             handle.seek(start - 1)
             position = start - 1 + len(handle.readline())  # the line begun before is not ours
-        scan = Scan(url, position, position)
-        chunk, rows = hashlib.blake2b(digest_size=16), 0
-        while position < stop:
-            line = handle.readline()
-            if not line:
-                break
-            if scan.lines % granularity == 0:
-                scan.offsets.append(position)
-            scan.lines += 1
-            position += len(line)
-            chunk.update(line)
+        data = handle.read(max(0, stop - position))
+        if data and not data.endswith(b"\n"):
+            data += handle.readline()  # the last owned line, to its end
+    scan = Scan(url, position, position + len(data))
+    view = memoryview(data)
+    for chunk_start, chunk_stop, lines in line_chunks(data, granularity):
+        scan.offsets.append(position + chunk_start)
+        scan.lines += len(lines)
+        scan.chunk_digests.append(_digest(view[chunk_start:chunk_stop]))
+        rows = 0
+        for line in lines:
             if line.strip():
                 rows += 1
                 scan.learn(_parsed(line))
-            if scan.lines % granularity == 0:
-                scan.chunk_digests.append(chunk.digest())
-                scan.chunk_rows.append(rows)
-                chunk, rows = hashlib.blake2b(digest_size=16), 0
-    if scan.lines % granularity:
-        scan.chunk_digests.append(chunk.digest())
         scan.chunk_rows.append(rows)
-    scan.stop = position
     return scan
 
 
@@ -286,10 +278,12 @@ def _block_items(block: Block) -> list[object]:
     with fsspec.open(block.url, "rb", compression=block.compression) as handle:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
-    chunks = [_digest(data)] if whole else chunk_digests(data, block.granularity)
-    if block_digest(chunks) != block.digest:
+    chunks = [] if whole else list(line_chunks(data, block.granularity))
+    view = memoryview(data)
+    digests = [_digest(data)] if whole else [_digest(view[a:b]) for a, b, _ in chunks]
+    if block_digest(digests) != block.digest:
         raise input_changed(block)
-    return _items(data, block.kind)
+    return _items(data, block.kind) if whole else [line for *_, lines in chunks for line in lines]
 
 
 def _may_hold_a_surrogate(line: bytes) -> bool:
