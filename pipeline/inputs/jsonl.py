@@ -101,15 +101,19 @@ def block_digest(chunk_digests: Iterable[bytes]) -> str:
 def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, int, list[bytes]]]:
     """Each ``granularity`` lines of ``data`` (the last chunk may be shorter): where its bytes
     start and stop, and its lines without their newlines. What follows the last newline is a
-    line only when it is not empty."""
-    lines = data.split(b"\n")
-    if not lines[-1]:
-        lines.pop()
+    line only when it is not empty. Only one chunk's lines exist at a time."""
     start = 0
-    for first in range(0, len(lines), granularity):
-        chunk = lines[first : first + granularity]
-        stop = min(len(data), start + sum(map(len, chunk)) + len(chunk))
-        yield start, stop, chunk
+    while start < len(data):
+        stop = start
+        for _ in range(granularity):
+            newline = data.find(b"\n", stop)
+            stop = len(data) if newline == -1 else newline + 1
+            if stop == len(data):
+                break
+        lines = data[start:stop].split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        yield start, stop, lines
         start = stop
 
 
