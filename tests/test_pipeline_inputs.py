@@ -17,12 +17,7 @@ import pytest
 from rollscore.pipeline.errors import InputChanged, InputError
 from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
 from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
-from rollscore.pipeline.inputs.jsonl import (
-    block_digest,
-    json_kind,
-    scan_range,
-    scan_whole,
-)
+from rollscore.pipeline.inputs.jsonl import block_digest, json_kind, scan_range, scan_whole
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from rollscore.pipeline.inputs.plan import (
     DEFAULT_PARTITION_ROWS,

@@ -89,7 +89,7 @@ def _parsed(text: bytes | str) -> object:
         return None
 
 
-def _digest(data: bytes | memoryview) -> bytes:
+def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
@@ -98,10 +98,10 @@ def block_digest(chunk_digests: Iterable[bytes]) -> str:
     return hashlib.blake2b(b"".join(chunk_digests), digest_size=16).hexdigest()
 
 
-def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, int, list[bytes]]]:
-    """Each ``granularity`` lines of ``data`` (the last chunk may be shorter): where its bytes
-    start and stop, and its lines without their newlines. What follows the last newline is a
-    line only when it is not empty. Only one chunk's lines exist at a time."""
+def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """Each ``granularity`` lines of ``data`` (the last chunk may be shorter): where it starts,
+    its bytes, and its lines without their newlines. What follows the last newline is a line
+    only when it is not empty. Only one chunk's lines exist at a time."""
     start = 0
     while start < len(data):
         stop = start
@@ -110,10 +110,11 @@ def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, int, list[
             stop = len(data) if newline == -1 else newline + 1
             if stop == len(data):
                 break
-        lines = data[start:stop].split(b"\n")
+        chunk = data[start:stop]
+        lines = chunk.split(b"\n")
         if not lines[-1]:
             lines.pop()
-        yield start, stop, lines
+        yield start, chunk, lines
         start = stop
 
 
@@ -128,11 +129,10 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
         if data and not data.endswith(b"\n"):
             data += handle.readline()  # the last owned line, to its end
     scan = Scan(url, position, position + len(data))
-    view = memoryview(data)
-    for chunk_start, chunk_stop, lines in line_chunks(data, granularity):
+    for chunk_start, chunk, lines in line_chunks(data, granularity):
         scan.offsets.append(position + chunk_start)
         scan.lines += len(lines)
-        scan.chunk_digests.append(_digest(view[chunk_start:chunk_stop]))
+        scan.chunk_digests.append(_digest(chunk))
         rows = 0
         for line in lines:
             if line.strip():
@@ -283,8 +283,7 @@ def _block_items(block: Block) -> list[object]:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
     chunks = [] if whole else list(line_chunks(data, block.granularity))
-    view = memoryview(data)
-    digests = [_digest(data)] if whole else [_digest(view[a:b]) for a, b, _ in chunks]
+    digests = [_digest(data)] if whole else [_digest(chunk) for _, chunk, _ in chunks]
     if block_digest(digests) != block.digest:
         raise input_changed(block)
     return _items(data, block.kind) if whole else [line for *_, lines in chunks for line in lines]
