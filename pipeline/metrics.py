@@ -177,16 +177,8 @@ def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
     """``sums`` added up per source, exactly: the result does not depend on the order the
     partitions finished in."""
     codes, labels = pd.factorize(sums.index, sort=True)
-    index = pd.Index(labels, name=sums.index.name)
-    return pd.DataFrame(
-        {
-            name: _source_sums(
-                sums[name].to_numpy(), codes, index, _python_sum if _is_exact(name) else None
-            )
-            for name in sums.columns
-        },
-        index=index,
-    )
+    columns = {name: sums[name].to_numpy() for name in sums.columns}
+    return _sums_by_source(columns, codes, pd.Index(labels, name=sums.index.name), _python_sum)
 
 
 def _column_totals(sums: pd.DataFrame) -> pd.Series:
@@ -236,14 +228,7 @@ def metric_partials(frame: pd.DataFrame) -> MetricPartials:
         values = number_values(frame, name).to_numpy()
         figures.update(_total_and_count(f"{name}:sum", f"{name}:count", values))
     labels, codes = np.unique(source, return_inverse=True)
-    index = pd.Index(labels, name="source")
-    sums = pd.DataFrame(
-        {
-            name: _source_sums(values, codes, index, exact_total if _is_exact(name) else None)
-            for name, values in figures.items()
-        },
-        index=index,
-    )
+    sums = _sums_by_source(figures, codes, pd.Index(labels, name="source"), exact_total)
     # already merged: one row per source, and one entry per (prompt, answer) of each
     tallies = _answer_tallies(labels, codes, prompt, votes, correct, positive)
     return MetricPartials(sums, tallies)
@@ -253,6 +238,23 @@ def _total_and_count(total: str, count: str, values: np.ndarray) -> dict[str, np
     """A float figure's values to total (missing ones as 0.0), and which are present."""
     present = ~np.isnan(values)
     return {total: np.where(present, values, 0.0), count: present}
+
+
+def _sums_by_source(
+    columns: dict[str, np.ndarray],
+    codes: np.ndarray,
+    index: pd.Index,
+    exact: Callable[[np.ndarray], int | float],
+) -> pd.DataFrame:
+    """Each column summed per source code (``index`` names the codes): the float figures
+    exactly, by ``exact``, the counts as such."""
+    return pd.DataFrame(
+        {
+            name: _source_sums(values, codes, index, exact if _is_exact(name) else None)
+            for name, values in columns.items()
+        },
+        index=index,
+    )
 
 
 def _source_sums(
