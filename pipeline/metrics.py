@@ -164,11 +164,6 @@ class MetricPartials:
         return MetricPartials(pd.concat(sums) if sums else pd.DataFrame(), answers).merged()
 
 
-def _adders(sums: pd.DataFrame) -> dict[str, Any]:
-    """How each column of ``sums`` adds up: exact totals as Python numbers, counts as such."""
-    return {name: (_python_sum if _is_exact(name) else "sum") for name in sums.columns}
-
-
 def _python_sum(values: pd.Series | np.ndarray) -> int | float:
     return sum(values.tolist())
 
@@ -184,8 +179,8 @@ def _exact_sums(sums: pd.DataFrame) -> pd.DataFrame:
 def _column_totals(sums: pd.DataFrame) -> pd.Series:
     """``sums`` added up over every source, exactly."""
     return pd.Series(
-        {name: adder(sums[name]) if callable(adder) else sums[name].sum()
-         for name, adder in _adders(sums).items()},
+        {name: _python_sum(sums[name]) if _is_exact(name) else sums[name].sum()
+         for name in sums.columns},
         dtype=object,
     )  # fmt: skip
 
