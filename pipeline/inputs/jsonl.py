@@ -282,8 +282,11 @@ def _block_items(block: Block) -> list[object]:
     with fsspec.open(block.url, "rb", compression=block.compression) as handle:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
-    chunks = [] if whole else list(line_chunks(data, block.granularity))
-    digests = [_digest(data)] if whole else [_digest(chunk) for _, chunk, _ in chunks]
+    if whole:
+        digests = [_digest(data)]
+    else:
+        chunks = list(line_chunks(data, block.granularity))
+        digests = [_digest(chunk) for _, chunk, _ in chunks]
     if block_digest(digests) != block.digest:
         raise input_changed(block)
     return _items(data, block.kind) if whole else [line for *_, lines in chunks for line in lines]
