@@ -13,12 +13,13 @@ once, on every worker at once, plus the fixed cost of starting. Here:
    start-up;
 3. the run scores the corpus on that cluster (``score_rollouts``, as the command does:
    planning, scoring, writing Parquet and the metrics), and its time beyond the floor is split
-   two ways. By the CPU seconds its processes used, per core: the cores' loss when they verify
-   at once (step 1's two timings), the scoring processes' verification beyond that (questions
-   verified on more than one worker, or again), the workers' own work, the command's, and the
-   time no process used a core. The run is CPU-bound, so this split is whole; a worker's wall
-   time by activity would not be: its wait for its scoring process also holds the time that
-   process waits for a core the other processes hold. Then by activity, from Dask's fine
+   two ways. By the CPU seconds its processes used, per core: the scoring processes'
+   verification beyond the floor's (questions verified on more than one worker or again, and
+   what the cores lose verifying at once: :mod:`bench.bench_repeats` tells the two apart), the
+   workers' own work, the command's, and the time no process used a core. The run is
+   CPU-bound, so this split is whole; a worker's wall time by activity would not be: its wait
+   for its scoring process also holds the time that process waits for a core the other
+   processes hold. Then by activity, from Dask's fine
    performance metrics of the run's span: what a worker spends on math-verify (waiting for its
    scoring process), per-row work (the other rewards and the kernel), reading, writing (the
    parts and their metric partials), planning (probing and scanning the input) and the rest.
@@ -166,21 +167,30 @@ def span_metrics(dask_scheduler) -> dict[tuple[str, str], float]:
     return dict(seconds)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def corpus_parser(description: str) -> argparse.ArgumentParser:
+    """A command line that takes a corpus (:func:`corpus_of`) and a number of workers."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=8000)
     parser.add_argument("--samples", type=int, default=8, help="responses per prompt")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--input", type=Path, help="an existing JSONL corpus")
+    return parser
+
+
+def corpus_of(args: argparse.Namespace, scratch: str) -> Path:
+    """The ``--input`` corpus, or a new one of ``--prompts`` and ``--samples`` in ``scratch``."""
+    return args.input or write_corpus(Path(scratch) / "rollouts.jsonl", args.prompts, args.samples)
+
+
+def main() -> int:
+    parser = corpus_parser(__doc__)
     parser.add_argument("--sample", type=int, help="distinct questions timed for the floor")
     args = parser.parse_args()
     if args.sample is not None and args.sample < 1:
         parser.error("--sample must be at least 1")
 
     with tempfile.TemporaryDirectory() as scratch:
-        corpus = args.input or write_corpus(
-            Path(scratch) / "rollouts.jsonl", args.prompts, args.samples
-        )
+        corpus = corpus_of(args, scratch)
         questions, checked = survey(corpus, CHECKED_ROWS)
         timed = questions
         if args.sample is not None and args.sample < len(questions):
@@ -222,10 +232,7 @@ def main() -> int:
     floor = start_up + verify_once / workers
     whole = start_up + run
     by_cpu = {
-        "the cores verifying at once": verify_together - verify_once / workers,
-        "verifying beyond that (questions asked again)": (
-            cpu["scoring processes"] / workers - verify_together
-        ),
+        "verifying beyond the floor": cpu["scoring processes"] / workers - verify_once / workers,
         "the workers' own work": cpu["workers"] / workers,
         "the command (scheduler, client)": cpu["command"] / workers,
     }
