@@ -19,10 +19,10 @@ once, on every worker at once, plus the fixed cost of starting. Here:
    workers' own work, the command's, and the time no process used a core. The run is
    CPU-bound, so this split is whole; a worker's wall time by activity would not be: its wait
    for its scoring process also holds the time that process waits for a core the other
-   processes hold. Then by activity, from Dask's fine
-   performance metrics of the run's span: what a worker spends on math-verify (waiting for its
-   scoring process), per-row work (the other rewards and the kernel), reading, writing (the
-   parts and their metric partials), planning (probing and scanning the input) and the rest.
+   processes hold. Then by activity, from Dask's fine performance metrics of the run's span:
+   what a worker spends on math-verify (waiting for its scoring process), per-row work (the
+   other rewards and the kernel), reading, writing (the parts and their metric partials),
+   planning (probing and scanning the input) and the rest.
 
 Prints the floor, the run, their ratio and both splits, and checks that the run's rewards
 equal the plain loop's on a sample of rows (exit status 1 if one differs). The corpus is read
