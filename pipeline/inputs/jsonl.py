@@ -283,13 +283,16 @@ def _block_items(block: Block) -> list[object]:
         handle.seek(block.start)
         data = handle.read() if whole else handle.read(block.stop - block.start)
     if whole:
-        digests = [_digest(data)]
-    else:
-        chunks = list(line_chunks(data, block.granularity))
-        digests = [_digest(chunk) for _, chunk, _ in chunks]
+        if block_digest([_digest(data)]) != block.digest:
+            raise input_changed(block)
+        return _items(data, block.kind)
+    digests, lines = [], []
+    for _, chunk, chunk_lines in line_chunks(data, block.granularity):
+        digests.append(_digest(chunk))  # each chunk's copy of the bytes goes once digested
+        lines += chunk_lines
     if block_digest(digests) != block.digest:
         raise input_changed(block)
-    return _items(data, block.kind) if whole else [line for *_, lines in chunks for line in lines]
+    return lines
 
 
 def _may_hold_a_surrogate(line: bytes) -> bool:
