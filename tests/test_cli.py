@@ -457,14 +457,16 @@ def test_a_small_input_is_scored_inside_the_command_with_one_scoring_process_per
     """Starting worker processes would cost a small run more than its scoring."""
     import psutil
 
-    run = subprocess.Popen(
-        [sys.executable, "-m", "rollscore.pipeline.cli", "score", str(EXAMPLES / "rollouts.jsonl"),
-         "--config", str(EXAMPLES / "config.yaml"), "--output", str(tmp_path / "out"),
-         "--workers", "2", "--partition-rows", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    arguments = [
+        sys.executable, "-m", "rollscore.pipeline.cli", "score", str(EXAMPLES / "rollouts.jsonl"),
+        "--config", str(EXAMPLES / "config.yaml"), "--output", str(tmp_path / "out"),
+        "--workers", "2", "--partition-rows", "1",
+    ]  # fmt: skip
+    run = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     command, seen = psutil.Process(run.pid), set()
-    own_line = " ".join(command.cmdline())
+    # The command's line as given: read from /proc at once, it may still be empty (Popen
+    # returns once exec has begun, before the new program's arguments are in place).
+    own_line = " ".join(arguments)
     while run.poll() is None:
         with contextlib.suppress(psutil.NoSuchProcess):
             seen.update(" ".join(child.cmdline()) for child in command.children())
