@@ -8,6 +8,7 @@ import json
 import lzma
 import math
 import os
+import random
 
 import fsspec.compression
 import pandas as pd
@@ -16,7 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from rollscore.pipeline.errors import InputChanged, InputError
 from rollscore.pipeline.inputs import Block, InputPlan, discover_inputs, plan_inputs, read_block
-from rollscore.pipeline.inputs.columns import EXTRA_COLUMN, MAX_EXTRA_COLUMNS
+from rollscore.pipeline.inputs.columns import (
+    EXTRA_COLUMN,
+    MAX_EXTRA_COLUMNS,
+    without_lone_surrogates,
+)
 from rollscore.pipeline.inputs.jsonl import block_digest, json_kind, scan_range, scan_whole
 from rollscore.pipeline.inputs.parquet import parquet_footer, read_parquet_rows
 from rollscore.pipeline.inputs.plan import (
@@ -560,6 +565,56 @@ def test_text_that_cannot_be_encoded_is_a_bad_row_and_the_others_are_read(tmp_pa
         None,
     ]
     assert error_kinds(frame) == [None, "unreadable_row", None]
+
+
+def test_lines_are_flagged_for_unpaired_surrogates_exactly_as_a_full_check_of_each_finds(
+    tmp_path,
+):
+    """The reader looks for surrogates only in lines that may hold one: over random lines of
+    escapes, raw bytes and look-alikes, it flags exactly the rows a check of every parsed
+    string flags."""
+    pieces = [
+        "a",
+        "u",
+        "d",
+        "D",
+        "\\\\",
+        "\\u0064",
+        "\\ud800",
+        "\\uD83D",
+        "\\uDc00",
+        "\\udfff",
+        "\\ud83d\\ude00",
+        "\\u00e9",
+        "\\\\ud800",
+        "\\\\uD800",
+        "\u00e9",
+        "\U0001d49c",
+        "<answer>",
+    ]
+    generator = random.Random(7)
+    lines = []
+    for _ in range(3000):
+        text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 6)))
+        key = "k" + "".join(generator.choice(pieces) for _ in range(generator.randint(0, 2)))
+        line = '{"ground_truth": "1", "response": "' + text + '", "' + key + '": 1}'
+        lines.append(line.encode("utf-8", "surrogatepass"))
+    lines[::97] = [
+        line.replace(b"a", "\ud800".encode("utf-8", "surrogatepass")) for line in lines[::97]
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    def replaced(line: bytes) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False  # unreadable: a row of its own error
+        return without_lone_surrogates(record)[1]
+
+    flagged = ["not valid Unicode" in (error or "") for error in errors(read_whole(path))]
+    assert flagged == [replaced(line) for line in lines]
+    assert 100 < sum(flagged) < len(lines) - 100
 
 
 def test_a_line_nested_too_deeply_to_parse_is_a_bad_row(tmp_path):

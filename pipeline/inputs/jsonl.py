@@ -42,6 +42,8 @@ SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads, in one piece."""
 _SPACE = re.compile(r"[ \t\n\r]*")
 """JSON's white space."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD]")
+"""The start of a JSON escape of a surrogate, ``\\uD800`` to ``\\uDFFF`` (either case)."""
 
 
 @dataclass
@@ -299,12 +301,10 @@ def _may_hold_a_surrogate(line: bytes) -> bool:
     """Whether json may read an unpaired surrogate from a line: it holds a JSON escape of one,
     the raw bytes of one in UTF-8 (lead byte 0xED), or NUL bytes, which make json read the line
     as UTF-16 or UTF-32 (its surrogates then have no mark of their own). The single bytes are
-    searched first, as ``bytes.find`` seeks one byte several times faster than three."""
-    return (
-        b"\xed" in line
-        or b"\x00" in line
-        or (b"\\u" in line and (b"\\ud" in line or b"\\uD" in line))
-    )
+    searched first, as ``bytes.find`` seeks one byte several times faster than a longer text;
+    the escape with a pattern, which finds it (or not) in a 1 kB line three times faster than
+    ``in`` seeks ``\\u`` alone."""
+    return b"\xed" in line or b"\x00" in line or _SURROGATE_ESCAPE.search(line) is not None
 
 
 def _row(item: object, where: str, array: bool) -> tuple[dict, Problem | None]:
