@@ -384,8 +384,10 @@ def take_ctrl_c_quietly() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    # a lost scheduler is said in one line below; Dask's client would also log it at length
+    # a lost scheduler is said in one line below; Dask's client would also log it at length, and
+    # the client's stream to the scheduler, caught writing as it went, with a traceback at INFO
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+    logging.getLogger("distributed.batched").setLevel(logging.WARNING)
     take_ctrl_c_quietly()
     command = {"score": _score, "metrics": _metrics, "report": _report, "serve": _serve}[
         arguments.command
