@@ -172,6 +172,78 @@ def test_json_in_another_encoding_or_with_a_bom_is_read_row_for_row(config, tmp_
     assert list(zip(scores["reward"], errors)) == expected
 
 
+def test_each_line_of_json_lines_is_one_row_however_the_file_starts_or_spaces_them(
+    config, tmp_path
+):
+    """A ``.jsonl`` file is read line by line whatever its first bytes: a NUL byte or a stray
+    byte-order mark (a file damaged at its start), a first line in UTF-16, or a JSON array, is
+    one bad line, never the whole file. A line is blank only if it holds nothing but JSON's
+    white space (after a byte-order mark), in any encoding: one holding a form feed or a Unicode
+    space is a row that does not parse."""
+    rows = [
+        json.dumps({"id": index, "ground_truth": "1", "response": "<answer>1</answer>"})
+        for index in range(3)
+    ]
+    good = "".join(row + "\n" for row in rows)
+    spaced = "\x0c\n" + good + "\u00a0\n\u2028\n\x0b\n"
+    other = json.dumps({"id": 9, "ground_truth": "1", "response": "<answer>1</answer>"})
+    not_json, not_object = "is not valid JSON", "is not a JSON object"
+    files = {  # each file's bytes, and each row's id, or the error of its line
+        "a-nul.jsonl": (b"\x00" + good.encode(), [not_json, 1, 2]),
+        "b-mark.jsonl": (b"\xff\xfe cut\n" + good.encode(), [not_json, 0, 1, 2]),
+        "c-utf16.jsonl": (other.encode("utf-16-le") + b"\n" + good.encode(), [9, 0, 1, 2]),
+        "d-array.jsonl": (("[]\n" + good).encode(), [not_object, 0, 1, 2]),
+        "e-utf8.jsonl": (spaced.encode(), [not_json, 0, 1, 2, not_json, not_json, not_json]),
+        "f-utf16.jsonl": (spaced.encode("utf-16"), [not_json, 0, 1, 2, *[not_json] * 3]),
+        "g-bom.jsonl": (b"\xef\xbb\xbf\n" + good.encode() + b"\r\n \t\n", [0, 1, 2]),
+    }
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+
+    run = finished("score", str(folder), "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    scored = pd.read_parquet(tmp_path / "o" / "scores")
+    expected = []  # each row's id, or the start of its error, file after file
+    for name, (_, lines) in files.items():
+        expected += [
+            (line, None) if isinstance(line, int) else (None, f"{folder / name} line {n} {line}")
+            for n, line in enumerate(lines, start=1)
+        ]
+    got = [
+        (
+            None if pd.isna(row_id) else int(row_id),
+            None if pd.isna(error) else error[: len(start or "")],
+        )
+        for row_id, error, (_, start) in zip(scored["id"], scored["error"], expected)
+    ]
+    assert len(scored) == len(expected) and got == expected
+
+
+def test_a_file_and_a_link_to_it_or_another_spelling_of_it_are_scored_once(config, tmp_path):
+    """A "latest" link beside the file it names, in a folder given whole, or a path with ``//``
+    or ``/./`` in it, names a file already named: its rows are scored once, not twice."""
+    rows = [
+        {"id": index, "ground_truth": "1", "response": "<answer>1</answer>"} for index in range(3)
+    ]
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_jsonl(folder / "run1.jsonl", rows)
+    (folder / "latest.jsonl").symlink_to("run1.jsonl")
+    named = [str(folder), f"{tmp_path}/./runs/run1.jsonl", f"{tmp_path}//runs//latest.jsonl"]
+
+    run = finished("score", *named, "--config", str(config), "--output", str(tmp_path / "o"))
+
+    assert run.returncode == 0, run.stderr
+    assert pd.read_parquet(tmp_path / "o" / "scores")["id"].tolist() == [0, 1, 2]
+    assert any(
+        line.startswith("rollscore: warning: skipped 3 files named again (each is scored once)")
+        for line in run.stderr.splitlines()
+    ), run.stderr
+
+
 def test_a_nan_ground_truth_is_missing_whatever_the_other_rows_hold(config, tmp_path):
     """Python's json writes a missing number (pandas' NaN) as NaN. Beside text ground truths it
     was read as the text "NaN" and scored; beside numbers, and in the service, it is missing."""

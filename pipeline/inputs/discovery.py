@@ -6,7 +6,8 @@ that file). Rollout files are JSON (``.jsonl``, ``.ndjson``, ``.json``: JSON lin
 array of records) or Parquet; JSON may be compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``, the
 last with the ``zstandard`` package). Files of a folder or glob that are not rollouts are
 skipped and named; hidden ones (``.name``) silently. A file named twice (``data`` and
-``data/a.jsonl``, or ``a.jsonl`` and ``./a.jsonl``) is scored once.
+``data/a.jsonl``, ``a.jsonl`` and ``./a.jsonl``, or a link and its target) is scored once: a
+local file is known by its real path.
 """
 
 from __future__ import annotations
@@ -180,9 +181,10 @@ def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery
         if not found:
             raise InputError(f"input {given!r}: no {EXPECTED} files found")
         for file in found:
-            if file.url in named:
+            identity = os.path.realpath(file.url) if isinstance(fs, LocalFileSystem) else file.url
+            if identity in named:
                 discovery.repeated.append(file.url)
             else:
-                named.add(file.url)
+                named.add(identity)
                 discovery.files.append(file)
     return discovery

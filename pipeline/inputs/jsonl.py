@@ -42,6 +42,11 @@ SCAN_RANGE_BYTES = 64 * 2**20
 """Bytes of a plain JSON-lines file one scan task reads, in one piece."""
 _SPACE = re.compile(r"[ \t\n\r]*")
 """JSON's white space."""
+UTF_8 = ("utf-8", "utf-8-sig")
+"""json's names of UTF-8, without and with a byte-order mark."""
+ENCODING_PROBE_BYTES = 2**20
+"""Bytes of a JSON file's start whose line ends must agree with a UTF-16 or UTF-32 encoding
+(:func:`json_kind`): a first line longer than this is not checked."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD]")
 """The start of a JSON escape of a surrogate, ``\\uD800`` to ``\\uDFFF`` (either case)."""
 
@@ -120,6 +125,16 @@ def line_chunks(data: bytes, granularity: int) -> Iterator[tuple[int, bytes, lis
         start = stop
 
 
+def _is_blank(line: bytes | str) -> bool:
+    """Whether a line is no row: it holds nothing but JSON's white space (space, tab, CR), after
+    a byte-order mark, which json skips (a file's own, on its first line). Python's ``strip``
+    would also take form feeds and, in text decoded from UTF-16 or UTF-32, Unicode's spaces
+    and separators, which are not JSON: a line of them is a row that does not parse."""
+    if isinstance(line, str):
+        return not line.removeprefix("\ufeff").strip(" \t\r\n")
+    return not line.removeprefix(codecs.BOM_UTF8).strip(b" \t\r\n")
+
+
 def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
     """Scan the lines of a plain JSON-lines file that start in bytes ``[start, stop)``."""
     with fsspec.open(url, "rb") as handle:
@@ -137,7 +152,7 @@ def scan_range(url: str, start: int, stop: int, granularity: int) -> Scan:
         scan.chunk_digests.append(_digest(chunk))
         rows = 0
         for line in lines:
-            if line.strip():
+            if not _is_blank(line):
                 rows += 1
                 scan.learn(_parsed(line))
         scan.chunk_rows.append(rows)
@@ -153,7 +168,7 @@ def scan_whole(url: str, compression: str | None, kind: str) -> Scan:
     array = kind == "json_array"
     for item in _items(data, kind):
         scan.lines += 1
-        if array or item.strip():  # a blank line is no row
+        if array or not _is_blank(item):
             rows += 1
             scan.learn(item if array else _parsed(item))
     scan.chunk_rows.append(rows)
@@ -222,21 +237,31 @@ def _records_before(text: str, damage: int) -> list[object]:
 
 
 def json_kind(url: str, compression: str | None) -> str:
-    """``json_array`` if the file's first non-blank character opens a JSON array, else JSON
-    lines: ``jsonl`` in UTF-8, ``jsonl_wide`` in UTF-16 or UTF-32 (as Windows tools write it).
-    The encoding is json's own choice (``json.detect_encoding``, not in its documented API; the
-    tests of files in each encoding fail if it changes)."""
+    """``json_array`` for a ``.json`` file whose first non-blank character opens a JSON array,
+    else JSON lines: ``jsonl`` in UTF-8, ``jsonl_wide`` in UTF-16 or UTF-32 (as Windows tools
+    write it). A ``.jsonl`` or ``.ndjson`` file is JSON lines whatever its first line holds.
+
+    The encoding is json's own choice from the first bytes (``json.detect_encoding``, not in its
+    documented API; the tests of files in each encoding fail if it changes), kept only if the
+    line ends agree: UTF-8 lines after a stray NUL byte or byte-order mark (a file damaged at
+    its start, or one UTF-16 line among UTF-8 ones) hold newline bytes that are no newline in
+    UTF-16 or UTF-32, and are read line by line, the odd line a row with its error."""
+    name = url.lower().rsplit(".", 1)[0] if compression else url.lower()
     with fsspec.open(url, "rb", compression=compression) as handle:
         chunk = handle.read(4096)
         encoding = json.detect_encoding(chunk)
+        if encoding not in UTF_8:
+            chunk += handle.read(ENCODING_PROBE_BYTES - len(chunk))
+            if b"\n" in chunk and "\n" not in chunk.decode(encoding, "replace"):
+                encoding = "utf-8"
         decoder = codecs.getincrementaldecoder(encoding)("replace")
         first = ""  # the first non-blank character
-        while chunk and not first:
+        while name.endswith(".json") and chunk and not first:
             first = decoder.decode(chunk).lstrip(" \t\n\r")[:1]
             chunk = handle.read(4096)
     if first == "[":
         return "json_array"
-    return "jsonl" if encoding in ("utf-8", "utf-8-sig") else "jsonl_wide"
+    return "jsonl" if encoding in UTF_8 else "jsonl_wide"
 
 
 def reads_whole(kind: str, compression: str | None) -> bool:
@@ -261,8 +286,8 @@ def read_json_blocks(blocks: Sequence[Block], schema: pa.Schema) -> pd.DataFrame
     for block in blocks:
         array = block.kind == "json_array"
         for number, item in enumerate(_block_items(block), start=block.first_line):
-            if not array and not item.strip():
-                continue  # a blank line is no row
+            if not array and _is_blank(item):
+                continue
             where = f"{block.url} {'record' if array else 'line'} {number}"
             row, problem = _row(item, where, array)
             for name, values, read in kept:
