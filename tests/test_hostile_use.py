@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
@@ -451,6 +452,53 @@ def test_parquet_shards_whose_ground_truths_pandas_typed_differently_are_read_as
     assert scored["ground_truth"].tolist() == ["4", "12", "x^2", "7"]
     assert scored["reward"].tolist() == [RIGHT, WRONG, RIGHT, WRONG]
     assert scored["error"].isna().all()
+
+
+def test_parquet_rows_are_read_as_the_same_rows_in_json_lines_are(config, tmp_path):
+    """A Parquet file's scorer columns and is_end are read as JSON's are, whatever the file
+    typed them: an integer data_source routes and counts as its text, a list prompt (verl's
+    chat) groups samples as its JSON text, a list or decimal ground truth is its text, and
+    "false" in a text is_end is not ended. The same rows give the same scores and metrics."""
+    chat = [[{"role": "user", "content": "q"}]] * 2 + [[{"role": "user", "content": "r"}]] * 2
+    columns = {
+        "id": [0, 1, 2, 3],
+        "ground_truth": [["42"], ["42"], ["7"], ["7"]],
+        "response": ["<answer>42</answer>", "<answer>41</answer>"] * 2,
+        "data_source": [1, 1, 2, 2],
+        "is_end": ["true", "false", "true", "false"],
+        "prompt": chat,
+    }
+    decimal = {"id": [4], "ground_truth": [Decimal("1.5")], "response": ["<answer>1.5</answer>"]}
+    parquet, lines = tmp_path / "parquet", tmp_path / "lines"
+    parquet.mkdir()
+    lines.mkdir()
+    pq.write_table(pa.table(columns), parquet / "a.parquet")
+    pq.write_table(pa.table(decimal), parquet / "b.parquet")
+    write_jsonl(lines / "a.jsonl", pd.DataFrame(columns).to_dict("records"))
+    write_jsonl(
+        lines / "b.jsonl", [{"id": 4, "ground_truth": 1.5, "response": "<answer>1.5</answer>"}]
+    )
+    config.write_text(
+        CONFIG_YAML
+        + "by_data_source:\n  '2':\n    reward_functions: [{name: exact_alnum, weight: 1}]\n"
+    )
+
+    shown = ["id", "ground_truth", "data_source", "is_end", "prompt", "reward", "correct", "error"]
+    scored, metrics = [], []
+    for folder in (parquet, lines):
+        run = finished("score", str(folder), "--config", str(config), "--output", str(folder / "o"))
+        assert run.returncode == 0, run.stderr
+        frame = pd.read_parquet(folder / "o" / "scores")[shown].astype(object)
+        scored.append(frame.where(frame.notna(), None).values.tolist())
+        figures = json.loads((folder / "o" / "metrics.json").read_text())
+        metrics.append({key: value for key, value in figures.items() if key != "run"})
+
+    assert scored[0] == scored[1]
+    assert [row[5] for row in scored[0]] == [RIGHT, WRONG, 0.0, 0.0, RIGHT]
+    assert [row[3] for row in scored[0]] == [True, False, True, False, None]
+    assert metrics[0] == metrics[1]
+    assert sorted(metrics[0]["by_data_source"]) == ["(none)", "1", "2"]
+    assert metrics[0]["num_prompts"] == 3
 
 
 def test_many_one_row_files_share_partitions_and_every_row_comes_out_once(config, tmp_path):

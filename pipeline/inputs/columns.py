@@ -71,10 +71,11 @@ def column_type(name: str, json_types: set[str]) -> pa.DataType:
 
 
 def input_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """One schema for the rows of every input: a column keeps its type where the inputs agree
-    on it (integers and floats meet as floats), and is text (each value's JSON text) where they
-    do not, as a JSON column that mixes types is: an all-integer ``ground_truth`` in one file and
-    text in another is text."""
+    """One schema for the rows of every input. The scorer's text columns are text and
+    ``is_end`` a boolean whatever a file typed them, as from JSON (:func:`column_type`); any
+    other column keeps its type where the inputs agree on it (integers and floats meet as
+    floats), and is text (each value's JSON text) where they do not, as a JSON column that
+    mixes types is."""
     types: dict[str, list[pa.DataType]] = {}
     for schema in schemas:
         for field in schema:
@@ -83,12 +84,15 @@ def input_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 
 def _agreed_type(name: str, types: list[pa.DataType]) -> pa.DataType:
+    if name in TEXT_COLUMNS:
+        return pa.string()
+    if name in FLAG_COLUMNS:
+        return pa.bool_()
     try:
         schemas = [pa.schema([(name, arrow_type)]) for arrow_type in types]
-        agreed = pa.unify_schemas(schemas, promote_options="permissive").field(name).type
+        return pa.unify_schemas(schemas, promote_options="permissive").field(name).type
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pa.string()
-    return read_type(name, agreed)
 
 
 def read_type(name: str, stored: pa.DataType) -> pa.DataType:
@@ -139,7 +143,10 @@ def _text_cell(value: object) -> str | None:
         return None  # Python's json writes a missing number (pandas' NaN) so
     if isinstance(value, float) and math.isfinite(value):
         return float_text(value)
-    return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (bool, int, float, list, dict)):
+        # default: a value JSON has no type for, in a Parquet list or record, as its text
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)  # a Parquet value JSON has no type for: its text (a decimal's "1.50")
 
 
 def _float_cell(value: object) -> float | None:

@@ -125,10 +125,18 @@ def _conformed(column: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedAr
     :func:`_flags`."""
     if pa.types.is_boolean(arrow_type) and not pa.types.is_boolean(column.type):
         return pa.nulls(len(column), arrow_type)
-    if pa.types.is_string(arrow_type) and not pa.types.is_string(column.type):
+    if pa.types.is_string(arrow_type) and not _is_text(column.type):
         read = cell_reader(arrow_type)
         return pa.array([read(value) for value in column.to_pylist()], arrow_type)
     return column.cast(arrow_type)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    """Whether a column of ``arrow_type`` holds text, cast to ``string`` as it is: a large or
+    dictionary-encoded one too."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 
 def _flags(
