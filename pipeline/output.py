@@ -214,7 +214,8 @@ class OutputLock:
         )
         path = f"{root}/{LOCK}"
         if isinstance(fs, LocalFileSystem):
-            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+            # read and written in place: in append mode every write would go to the end
+            handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+", encoding="utf-8")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -148,6 +148,8 @@ def test_two_runs_in_one_folder_the_second_refused_and_a_dead_runs_lock_taken_ov
     corpus_path, config, tmp_path
 ):
     out = tmp_path / "out"
+    out.mkdir()  # as an earlier run leaves it: its lock file stays, naming that run
+    (out / ".rollscore.lock").write_text(json.dumps({"host": "h", "pid": 1, "since": 0.0}))
     first = rollscore(*score_command(corpus_path, config, out, "--partition-rows", "8"))
     wait_for(lambda: parts(out) >= 1)
     first.send_signal(signal.SIGSTOP)  # mid-run for as long as the test needs, lock held
