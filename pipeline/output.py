@@ -63,6 +63,12 @@ def written_part(url: str) -> tuple[int, str] | None:
     return table.num_rows, label.decode("utf-8", "replace")
 
 
+def is_run_manifest(manifest: object) -> bool:
+    """Whether a ``run.json``'s content is a rollscore run's: it names the run's inputs, config
+    and plan. A user's own ``run.json`` (an experiment's notes, say) is not."""
+    return isinstance(manifest, dict) and {"inputs", "config", "plan"} <= set(manifest)
+
+
 def own_files(manifest: dict[str, Any]) -> list[str]:
     """The files a ``run.json`` lists as its run's own, each a name a run writes (``run.json``,
     ``metrics.json``, ``report.html``, ``scores/part-N.parquet``): nothing else is ever removed

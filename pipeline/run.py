@@ -46,6 +46,7 @@ from rollscore.pipeline.output import (
     OutputDir,
     OutputLock,
     PartWritten,
+    is_run_manifest,
     own_files,
     part_label,
     part_name,
@@ -131,7 +132,7 @@ def prepare_job(
                 f"output {out.url} is not empty and holds no rollscore run ({MANIFEST}): "
                 "use an empty or new folder"
             )
-        if earlier is not None and not isinstance(earlier, dict):
+        if earlier is not None and not is_run_manifest(earlier):
             raise OutputExists(
                 f"output {out.url} holds a {MANIFEST} that is not a rollscore run's: "
                 "remove it yourself, or use a new folder"

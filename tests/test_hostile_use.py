@@ -772,6 +772,33 @@ def test_a_run_json_that_is_not_a_runs_is_refused_in_one_line(config, tmp_path):
         )
 
 
+def test_a_users_own_run_json_is_not_taken_for_a_runs_and_nothing_is_removed(config, tmp_path):
+    """A folder of the user's experiment notes may hold a run.json of its own, even one that
+    lists files: --overwrite replaces only a rollscore run, so it removes nothing there."""
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}])
+    out = tmp_path / "experiment"
+    out.mkdir()
+    own = {
+        "run.json": json.dumps({"name": "exp1", "files": ["run.json", "metrics.json"]}),
+        "metrics.json": '{"accuracy": 0.9}',
+        "notes.txt": "baseline",
+    }
+    for name, text in own.items():
+        (out / name).write_text(text)
+
+    for flag in ("--overwrite", "--resume"):
+        again = finished("score", str(inputs), "--config", str(config), "--output", str(out), flag)
+        assert again.returncode == 2
+        assert again.stderr.splitlines()[-1] == (
+            f"rollscore: error: output {out} holds a run.json that is not a rollscore run's: "
+            "remove it yourself, or use a new folder"
+        )
+    assert {path.name: path.read_text() for path in out.iterdir()} == {
+        **own,
+        ".rollscore.lock": (out / ".rollscore.lock").read_text(),
+    }
+
+
 def damaged(data: bytes, damage: str) -> bytes:
     """A part file's bytes cut short, emptied, or with its first pages zeroed (footer intact)."""
     if damage == "cut":

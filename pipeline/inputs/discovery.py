@@ -22,12 +22,11 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from rollscore.pipeline.errors import InputError
+from rollscore.pipeline.output import MANIFEST, is_run_manifest
 
 FORMATS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 EXPECTED = ".jsonl, .ndjson, .json (optionally .gz, .bz2, .xz, .zst) or .parquet"
-OUTPUT_MANIFEST = "run.json"
-"""What a rollscore output folder holds (:data:`rollscore.pipeline.output.MANIFEST`)."""
 
 
 @dataclass(frozen=True)
@@ -134,16 +133,15 @@ def _output_folders(paths: Sequence[str], fs: AbstractFileSystem) -> list[str]:
     return [
         path.rpartition("/")[0]
         for path in paths
-        if path.rpartition("/")[2] == OUTPUT_MANIFEST and _is_run_manifest(fs, path)
+        if path.rpartition("/")[2] == MANIFEST and _is_run_manifest(fs, path)
     ]
 
 
 def _is_run_manifest(fs: AbstractFileSystem, path: str) -> bool:
     try:
-        manifest = json.loads(fs.cat_file(path))
+        return is_run_manifest(json.loads(fs.cat_file(path)))
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and {"inputs", "config", "plan"} <= set(manifest)
 
 
 def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery:
