@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
 from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
-from rollscore.pipeline.output import OutputDir
+from rollscore.pipeline.output import SCORED_COLUMNS, OutputDir
 from rollscore.pipeline.tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
 from rollscore.pipeline.values import python_values
 from rollscore.rewards.result import ErrorKind
@@ -153,7 +153,8 @@ class MetricPartials:
     @staticmethod
     def joined(parts: list[MetricPartials]) -> MetricPartials:
         """The partials of the rows of all ``parts``, merged."""
-        sums = [part.sums for part in parts if len(part.sums)]
+        # of parts without a row, the first's sums: their columns give zeros
+        sums = [part.sums for part in parts if len(part.sums)] or [part.sums for part in parts[:1]]
         sources = sorted({source for part in parts for source in part.answers})
         answers = {
             source: AnswerTallies.joined(
@@ -345,6 +346,9 @@ def read_part_partials(url: str) -> MetricPartials:
     except (OSError, pa.ArrowException) as error:
         why = " ".join(str(error).split())
         raise InputError(f"{url} is not a readable Parquet part ({why})") from None
+    missing = [name for name in SCORED_COLUMNS if name not in names]
+    if missing:
+        raise InputError(f"{url} is not a scored part: it has no {', '.join(missing)} column")
     return metric_partials(table.to_pandas(types_mapper=pd.ArrowDtype))
 
 

@@ -53,11 +53,14 @@ OWN_FILES = "files"
 
 def written_part(url: str) -> tuple[int, str] | None:
     """The rows of a written part, read whole, and its label (:func:`part_label`): a Dask
-    task. None when it does not read (cut short or damaged by hand, say)."""
+    task. None when it does not read, or lacks a scored column (cut short or edited by hand,
+    say)."""
     try:
         with fsspec.open(url, "rb") as handle:
             table = pq.read_table(handle)
     except (OSError, pa.ArrowException):
+        return None
+    if not set(SCORED_COLUMNS) <= set(table.column_names):
         return None
     label = (table.schema.metadata or {}).get(PART_LABEL, b"")
     return table.num_rows, label.decode("utf-8", "replace")

@@ -424,8 +424,9 @@ def test_a_file_that_is_not_what_its_name_says_is_refused_naming_it(
     write_jsonl(folder / "fine.jsonl", [{"ground_truth": "1", "response": "x"}])
     if content == "zeroed":  # pages damaged, footer whole: found when the rows are read
         pq.write_table(pa.table({"ground_truth": ["1"], "response": ["x"]}), folder / name)
-        content = damaged((folder / name).read_bytes(), "zeroed")
-    (folder / name).write_bytes(content)
+        damage(folder / name, "zeroed")
+    else:
+        (folder / name).write_bytes(content)
 
     run = finished("score", str(folder), "--config", str(config), "--output", str(tmp_path / "o"))
 
@@ -799,39 +800,59 @@ def test_a_users_own_run_json_is_not_taken_for_a_runs_and_nothing_is_removed(con
     }
 
 
-def damaged(data: bytes, damage: str) -> bytes:
-    """A part file's bytes cut short, emptied, or with its first pages zeroed (footer intact)."""
-    if damage == "cut":
-        return data[:500]
-    if damage == "zeroed":
-        return data[:8] + bytes(392) + data[400:]
-    return b""
+def damage(part: Path, how: str) -> None:
+    """Damage a part file by hand: cut short, emptied, its first pages zeroed (footer intact),
+    or rewritten without its ``correct`` column."""
+    data = part.read_bytes()
+    if how == "column":
+        pq.write_table(pq.read_table(part).drop_columns(["correct"]), part)
+    else:
+        cut = {"cut": data[:500], "zeroed": data[:8] + bytes(392) + data[400:], "emptied": b""}
+        part.write_bytes(cut[how])
 
 
 def test_parts_damaged_by_hand_are_scored_again_on_resume_and_named_by_metrics(config, tmp_path):
     rows = [
-        {"id": index, "ground_truth": "1", "response": "<answer>1</answer>"} for index in range(8)
+        {"id": index, "ground_truth": "1", "response": "<answer>1</answer>"} for index in range(10)
     ]
     inputs = write_jsonl(tmp_path / "rows.jsonl", rows)
     out = tmp_path / "o"
     command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
     assert finished(*command, "--partition-rows", "2").returncode == 0
     parts = sorted((out / "scores").iterdir())
-    for part, damage in zip(parts, ["cut", "emptied", "zeroed"]):
-        part.write_bytes(damaged(part.read_bytes(), damage))
-    untouched = parts[3].stat().st_mtime_ns
+    for part, how in zip(parts, ["cut", "emptied", "zeroed", "column"]):
+        damage(part, how)
+    untouched = parts[4].stat().st_mtime_ns
 
     metrics = finished("metrics", str(out))
     assert metrics.returncode == 2
     last = metrics.stderr.splitlines()[-1]
     assert last.startswith("rollscore: error: ") and "Traceback" not in metrics.stderr
-    assert any(part.name in last for part in parts[:3])  # whichever was read first, named
+    assert any(part.name in last for part in parts[:4])  # whichever was read first, named
 
     again = finished(*command, "--resume")
     assert again.returncode == 0, again.stderr
     scored = pd.read_parquet(out / "scores")
-    assert scored["id"].tolist() == list(range(8)) and scored["reward"].tolist() == [RIGHT] * 8
-    assert parts[3].stat().st_mtime_ns == untouched  # a whole part is kept as written
+    assert scored["id"].tolist() == list(range(10)) and scored["reward"].tolist() == [RIGHT] * 10
+    assert parts[4].stat().st_mtime_ns == untouched  # a whole part is kept as written
+
+
+def test_metrics_of_parts_holding_no_rows_are_zeros(config, tmp_path):
+    """Parts rewritten by hand to hold no row (a filter that kept none, say) are a dataset of
+    no rows: its metrics count none, in one run of the command."""
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
+    out = tmp_path / "o"
+    run = finished("score", str(inputs), "--config", str(config), "--output", str(out),
+                   "--partition-rows", "2")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for part in (out / "scores").iterdir():
+        pq.write_table(pq.read_table(part).slice(0, 0), part)
+
+    metrics = finished("metrics", str(out))
+
+    assert metrics.returncode == 0, metrics.stderr
+    figures = json.loads((out / "metrics.json").read_text())
+    assert (figures["rows"], figures["accuracy"], figures["by_data_source"]) == (0, None, {})
 
 
 def test_parts_copied_from_another_partition_or_run_are_scored_again_on_resume(config, tmp_path):
