@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from html import escape
@@ -213,6 +214,22 @@ def test_the_metrics_are_the_hand_computed_ones_in_the_report_and_in_metrics_jso
 ):
     assert data.metrics == EXPECTED_METRICS
     assert dataset_metrics(str(scored)) == EXPECTED_METRICS
+
+
+@pytest.mark.slow
+def test_the_report_reads_the_parts_the_metrics_read_and_no_copies_beside_them(
+    scored, client, tmp_path
+):
+    """Copies of a part left in scores/ by hand (a file manager's "(copy)", a backup) are no
+    part of the dataset: the report counts what ``rollscore metrics`` counts."""
+    copied = tmp_path / "scored"
+    shutil.copytree(scored, copied)
+    part = copied / "scores" / "part-00001.parquet"
+    shutil.copy(part, copied / "scores" / "part-00001 (copy).parquet")
+    shutil.copy(part, copied / "scores" / "backup.parquet")
+
+    assert report_data(str(copied), client).metrics == EXPECTED_METRICS
+    assert dataset_metrics(str(copied)) == EXPECTED_METRICS
 
 
 @pytest.mark.slow

@@ -289,9 +289,10 @@ def length_edges(low: float, high: float) -> np.ndarray:
 
 
 def _read(output: OutputDir, available: list[str], wanted: list[str]) -> dd.DataFrame:
-    """The scored dataset, lazily, with only the wanted columns it has."""
+    """The scored dataset's parts (as the metrics read them: no other file in scores/), lazily,
+    with only the wanted columns it has."""
     columns = [name for name in available if name in wanted]
-    return dd.read_parquet(output.scores, columns=columns, dtype_backend="pyarrow")
+    return dd.read_parquet(output.part_urls(), columns=columns, dtype_backend="pyarrow")
 
 
 def _run_seconds(output: OutputDir) -> float | None:
