@@ -718,6 +718,15 @@ def test_overwrite_removes_only_what_the_earlier_run_wrote(config, tmp_path):
     assert len(pd.read_parquet(data / "again" / "scores")) == 60
     assert f"skipped 1 rollscore output folders, never read as input: {out}" in second.stderr
 
+    # a glob matching the rows and the outputs' parts, but not their run.json
+    both = f"{data}/**/*[lt]"
+    third = finished("score", both, "--config", str(config), "--output", str(tmp_path / "third"))
+    assert third.returncode == 0, third.stderr
+    assert len(pd.read_parquet(tmp_path / "third" / "scores")) == 60
+    assert f"skipped 2 rollscore output folders, never read as input: {data / 'again'}, {out}" in (
+        third.stderr
+    )
+
 
 def test_overwrite_refuses_a_run_json_listing_files_no_run_writes_and_removes_nothing(
     config, tmp_path

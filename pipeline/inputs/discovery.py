@@ -64,8 +64,10 @@ def file_format(path: str) -> tuple[str, str | None] | None:
     return kind, compression
 
 
-def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
-    """The files one input names, whether it named a single file, and their filesystem."""
+def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem, str | None]:
+    """The files one input names, whether it named a single file, their filesystem, and for a
+    glob the folder its pattern starts in."""
+    root = None
     try:
         fs, path = url_to_fs(given)
         inside: frozenset[str] = frozenset()
@@ -76,13 +78,15 @@ def _expand(given: str) -> tuple[list[str], bool, AbstractFileSystem]:
             entries, explicit = {path: fs.info(path)}, True
         elif any(char in path for char in "*?["):
             entries, explicit = fs.glob(path, detail=True), False
+            pattern = min(index for index, char in enumerate(path) if char in "*?[")
+            root = path[:pattern].rpartition("/")[0]
         else:
             entries, explicit = None, True
     except (OSError, ValueError, ImportError) as error:
         raise InputError(f"input {given!r}: {error}") from None
     if entries is None:
         raise InputError(f"input {given!r}: no such file or directory")
-    return _files(given, fs, entries, inside), explicit, fs
+    return _files(given, fs, entries, inside), explicit, fs, root
 
 
 def _files(
@@ -127,14 +131,21 @@ def _readable(given: str, path: str, compression: str | None) -> None:
         )
 
 
-def _output_folders(paths: Sequence[str], fs: AbstractFileSystem) -> list[str]:
+def _output_folders(paths: Sequence[str], fs: AbstractFileSystem, root: str | None) -> list[str]:
     """The folders of ``paths`` that are rollscore outputs: they hold a ``run.json`` that a
-    rollscore run wrote."""
-    return [
-        path.rpartition("/")[0]
-        for path in paths
-        if path.rpartition("/")[2] == MANIFEST and _is_run_manifest(fs, path)
-    ]
+    rollscore run wrote. A folder's files hold its outputs' ``run.json``; a glob's matches may
+    not (``data/**/*.parquet`` matches an output's parts alone), so for a glob every folder
+    from ``root`` down to each match is looked at too."""
+    manifests = {path for path in paths if path.rpartition("/")[2] == MANIFEST}
+    folders: set[str] = set()
+    if root is not None:
+        for path in paths:
+            folder = path.rpartition("/")[0]
+            while folder not in folders and folder.startswith(root) and len(folder) >= len(root):
+                folders.add(folder)
+                folder = folder.rpartition("/")[0]
+    manifests |= {f"{folder}/{MANIFEST}" for folder in folders}
+    return [path.rpartition("/")[0] for path in sorted(manifests) if _is_run_manifest(fs, path)]
 
 
 def _is_run_manifest(fs: AbstractFileSystem, path: str) -> bool:
@@ -154,8 +165,8 @@ def discover_inputs(inputs: Sequence[str], skip: str | None = None) -> Discovery
         raise InputError("an input is empty: name a file, folder or glob")
     discovery, named = Discovery(), set()
     for given in inputs:
-        paths, explicit, fs = _expand(given)
-        outputs = _output_folders(paths, fs)
+        paths, explicit, fs, root = _expand(given)
+        outputs = _output_folders(paths, fs, root)
         discovery.outputs_skipped += [
             folder for folder in outputs if folder not in discovery.outputs_skipped
         ]
