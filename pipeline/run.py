@@ -196,12 +196,16 @@ def _resumed_job(
         raise OutputExists(
             f"{where}: its {MANIFEST} is not one this version of rollscore wrote"
         ) from None
-    if (
-        list(inputs)
-        and list(inputs) != started_with
-        and _named_files(inputs, output) != [identity.url for identity in plan.inputs]
-    ):
+    planned = [identity.url for identity in plan.inputs]
+    named = _named_files(inputs, output) if list(inputs) else planned
+    if list(inputs) != started_with and named != planned:
         raise OutputExists(f"{where}: it was started with {started_with}")
+    added = [url for url in named if url not in planned]
+    if added:  # in a folder or glob given, since the run was planned
+        raise InputChanged(
+            f"{where}: its inputs now hold {len(added)} files it did not plan ({added[0]}"
+            f"{', ...' if len(added) > 1 else ''}); start again with --overwrite"
+        )
     if previous != config:
         raise ConfigError(f"{where}: the config differs from its run's")
     changed = plan.changed_input()

@@ -915,6 +915,30 @@ def test_a_run_resumes_with_its_inputs_spelled_another_way_but_not_with_others(c
     assert pd.read_parquet(tmp_path / "o" / "scores")["id"].tolist() == list(range(4))
 
 
+def test_a_folder_that_gained_a_file_since_its_run_started_is_not_resumed_without_it(
+    config, tmp_path
+):
+    """Resuming finishes the files a run planned; a file added to its input folder since would
+    be left out unscored, so the resume is refused in one line, naming it."""
+    folder = tmp_path / "rollouts"
+    folder.mkdir()
+    rows = [{"id": index, "ground_truth": "1", "response": "x"} for index in range(4)]
+    write_jsonl(folder / "a.jsonl", rows)
+    command = ["score", str(folder), "--config", str(config), "--output", str(tmp_path / "o")]
+    assert finished(*command, "--partition-rows", "2").returncode == 0
+    (tmp_path / "o" / "scores" / "part-00001.parquet").unlink()  # as an interrupted run left it
+    write_jsonl(folder / "b.jsonl", rows)
+
+    resumed = finished(*command, "--resume")
+
+    assert resumed.returncode == 2
+    assert resumed.stderr.splitlines()[-1] == (
+        f"rollscore: error: cannot resume {tmp_path / 'o'}: its inputs now hold 1 files it did "
+        f"not plan ({folder / 'b.jsonl'}); start again with --overwrite"
+    )
+    assert not (tmp_path / "o" / "scores" / "part-00001.parquet").exists()
+
+
 def test_a_part_file_that_is_no_part_of_the_run_is_refused_and_nothing_removed(config, tmp_path):
     inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 4)
     out = tmp_path / "o"
