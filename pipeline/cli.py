@@ -36,7 +36,13 @@ from rollscore.pipeline.cluster import (
     prestart_scoring_processes,
     scoring_client,
 )
-from rollscore.pipeline.errors import USER_ERRORS, ClusterLost, InputError, ServeRefused
+from rollscore.pipeline.errors import (
+    USER_ERRORS,
+    ClusterLost,
+    InputError,
+    OutputUnwritable,
+    ServeRefused,
+)
 from rollscore.pipeline.inputs.discovery import EXPECTED
 from rollscore.pipeline.metrics import dataset_metrics
 from rollscore.pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
@@ -397,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (*USER_ERRORS, OSError) as error:  # OSError: an unreachable scheduler or folder
         print(f"rollscore: error: {error}", file=sys.stderr)
         return 2
-    except ClusterLost as error:
+    except (ClusterLost, OutputUnwritable) as error:
         print(f"rollscore: error: {error}{_resume_hint(arguments)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

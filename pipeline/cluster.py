@@ -108,10 +108,10 @@ def local_cluster(
         )
 
 
-REPORTED_ERRORS = ("VerifierUnavailable(", "InputChanged(", "InputError(")
+REPORTED_ERRORS = ("VerifierUnavailable(", "InputChanged(", "InputError(", "OutputUnwritable(")
 """The errors a task raises that its caller reports in one line of its own (a scoring process
-that cannot start, an input that changed since it was planned or cannot be read), as Dask's
-text of them."""
+that cannot start, an input that changed since it was planned or cannot be read, a part that
+cannot be written), as Dask's text of them."""
 
 
 def _not_reported_by_the_caller(record: logging.LogRecord) -> bool:

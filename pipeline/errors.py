@@ -42,6 +42,11 @@ class ClusterLost(RuntimeError):
     """The Dask cluster went away in the middle of a run (the scheduler died, say)."""
 
 
+class OutputUnwritable(RuntimeError):
+    """A scored part could not be written (a full disk or a file size limit, say): the run stops,
+    and what it wrote is resumed once there is room."""
+
+
 class ReportUnavailable(RuntimeError):
     """The report was asked for, but the plotting library it needs is not installed."""
 

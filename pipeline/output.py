@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-from rollscore.pipeline.errors import InputError, OutputLocked
+from rollscore.pipeline.errors import InputError, OutputLocked, OutputUnwritable
 from rollscore.rewards.result import ErrorKind
 
 SCORES = "scores"
@@ -302,8 +302,11 @@ def write_scored_part(frame: pd.DataFrame, url: str, schema: pa.Schema, label: s
     # pandas' metadata is left out: readers then get plain pandas dtypes, not ArrowDtype ones
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     table = table.replace_schema_metadata({PART_LABEL: label.encode()})
-    with atomic_output(url) as handle:
-        pq.write_table(table, handle)
+    try:
+        with atomic_output(url) as handle:
+            pq.write_table(table, handle)
+    except OSError as error:
+        raise OutputUnwritable(f"cannot write {url}: {error.strerror or error}") from None
     kinds = frame["error_kind"]
     timeouts = (kinds == ErrorKind.TIMEOUT.value).fillna(False)
     return PartWritten(len(frame), int(kinds.notna().sum()), int(timeouts.sum()))

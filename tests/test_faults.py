@@ -8,7 +8,9 @@ import gzip
 import inspect
 import json
 import os
+import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -204,6 +206,40 @@ def test_a_full_disk_fails_in_one_line_and_leaves_the_metadata_whole(config, tmp
         assert json.loads((out / "run.json").read_text())["finished"] is True
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_part_over_the_file_size_limit_stops_the_run_in_one_line_that_says_resume(
+    config, tmp_path, workers
+):
+    """A part the system will not write (a file size limit, as ``ulimit -f`` sets; a full disk
+    fails the same way) stops the run with one line naming it and how to finish, and no
+    worker's traceback, in the command's own threads or in worker processes."""
+    letters = random.Random(5)
+    rows = [
+        {"id": n, "ground_truth": "1", "response": "".join(letters.choices("abcdefgh ", k=6000))}
+        for n in range(300)
+    ]
+    corpus = tmp_path / "rollouts.jsonl"
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    command = score_command(corpus, config, out, "--partition-rows", "100", "--workers", workers)
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    stopped = finished(*command, preexec_fn=limited)
+
+    assert stopped.returncode == 1
+    assert re.fullmatch(
+        rf"rollscore: error: cannot write {out}/scores/part-0000[0-2].parquet: File too large; "
+        rf"0 partitions are written to {out}: run the same command with --resume to finish",
+        stopped.stderr.splitlines()[-1],
+    ), stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    resumed = finished(*command, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert pd.read_parquet(out / "scores")["id"].tolist() == list(range(300))
 
 
 def test_bad_characters_and_deep_nesting_cost_their_rows_only_and_resume(config, tmp_path):
