@@ -21,6 +21,9 @@ from rollscore.pipeline.responses import float_text
 
 TEXT_COLUMNS = ("ground_truth", "response", "message_log", "prompt", "data_source")
 """Always text: the scorer and the metrics read them as strings (other JSON kept as JSON text)."""
+KEY_TEXT_COLUMNS = ("ground_truth", "prompt", "data_source")
+"""Text whatever a Parquet file typed them, as in JSON: what answers are checked against, and
+what the metrics and the rewards' routing group rows by."""
 _TEXT_OF_BYTES = {pa.binary(): pa.string(), pa.large_binary(): pa.large_string()}
 FLAG_COLUMNS = ("is_end",)
 """Always booleans."""
@@ -71,11 +74,11 @@ def column_type(name: str, json_types: set[str]) -> pa.DataType:
 
 
 def input_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
-    """One schema for the rows of every input. The scorer's text columns are text and
-    ``is_end`` a boolean whatever a file typed them, as from JSON (:func:`column_type`); any
-    other column keeps its type where the inputs agree on it (integers and floats meet as
-    floats), and is text (each value's JSON text) where they do not, as a JSON column that
-    mixes types is."""
+    """One schema for the rows of every input. :data:`KEY_TEXT_COLUMNS` are text and ``is_end``
+    a boolean whatever a file typed them, as from JSON (:func:`column_type`); any other column
+    keeps its type where the inputs agree on it (integers and floats meet as floats; a response
+    that is no text is the kernel's to refuse, a message log of records its to read), and is
+    text (each value's JSON text) where they do not, as a JSON column that mixes types is."""
     types: dict[str, list[pa.DataType]] = {}
     for schema in schemas:
         for field in schema:
@@ -84,15 +87,16 @@ def input_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 
 def _agreed_type(name: str, types: list[pa.DataType]) -> pa.DataType:
-    if name in TEXT_COLUMNS:
+    if name in KEY_TEXT_COLUMNS:
         return pa.string()
     if name in FLAG_COLUMNS:
         return pa.bool_()
     try:
         schemas = [pa.schema([(name, arrow_type)]) for arrow_type in types]
-        return pa.unify_schemas(schemas, promote_options="permissive").field(name).type
+        agreed = pa.unify_schemas(schemas, promote_options="permissive").field(name).type
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return pa.string()
+    return read_type(name, agreed)
 
 
 def read_type(name: str, stored: pa.DataType) -> pa.DataType:
