@@ -10,10 +10,12 @@ only, its dashboard included, unless asked otherwise.
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import warnings
@@ -25,7 +27,7 @@ import dask
 from dask.utils import parse_timedelta
 from distributed import Client, LocalCluster, Security, Worker, WorkerPlugin
 from distributed import TimeoutError as DaskTimeoutError  # asyncio's, on Python 3.10
-from rollscore.pipeline.errors import NoWorkers, SchedulerAddressError
+from rollscore.pipeline.errors import DashboardAddressError, NoWorkers, SchedulerAddressError
 from rollscore.rewards.verifier import pool
 
 
@@ -57,13 +59,30 @@ so a nanny always brings its worker back."""
 def dashboard_address(given: str | None = None) -> str:
     """Where the dashboard listens: ``given``, else Dask's
     ``distributed.scheduler.dashboard.address`` when it was set to something else than Dask's
-    default, else 127.0.0.1 (another free port if 8787 is taken)."""
-    if given:
-        return given
+    default, else 127.0.0.1 (another free port if 8787 is taken). Raises
+    :class:`DashboardAddressError` for an address beyond this machine's loopback: the dashboard
+    takes no credentials, so anyone who reached it would see every run's work."""
     configured = dask.config.get("distributed.scheduler.dashboard.address", None)
-    if configured and configured != DASK_DEFAULT_DASHBOARD:
-        return configured
-    return LOCAL_DASHBOARD
+    if not given and configured and configured != DASK_DEFAULT_DASHBOARD:
+        given = configured
+    if given and not _loopback(given):
+        raise DashboardAddressError(
+            f"the dashboard would listen on {given}, beyond this machine, and it takes no "
+            "credentials: give a 127.0.0.1 address and reach it through an SSH tunnel (ssh -L "
+            "8787:127.0.0.1:8787 HOST)"
+        )
+    return given or LOCAL_DASHBOARD
+
+
+def _loopback(address: str) -> bool:
+    """Whether ``HOST:PORT`` listens on this machine's loopback only: every address its host
+    resolves to is one (``:PORT`` is every address)."""
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        found = socket.getaddrinfo(host, None) if host else []
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
 def keep_restarting_workers() -> None:

@@ -55,6 +55,10 @@ class SchedulerAddressError(ValueError):
     """The scheduler address given is not a Dask address."""
 
 
+class DashboardAddressError(ValueError):
+    """The dashboard was asked to listen beyond this machine, where it has no credentials."""
+
+
 class ServeRefused(ValueError):
     """``rollscore serve`` cannot start as asked: an address beyond this machine without a
     token, or the ``serve`` extra is not installed."""
@@ -62,6 +66,7 @@ class ServeRefused(ValueError):
 
 USER_ERRORS = (
     ConfigError,
+    DashboardAddressError,
     InputChanged,
     InputError,
     NoWorkers,

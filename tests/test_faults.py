@@ -25,6 +25,7 @@ import pytest
 from commands import alive, ctrl_c, finished, rollscore, wait_for
 from distributed import Client
 from rollscore.pipeline.cluster import CANCELLED_AT_CLOSE, scoring_client
+from rollscore.pipeline.errors import DashboardAddressError
 from rollscore.pipeline.output import OutputDir, part_name
 from rollscore.rewards import combine_reward_functions, format_reward, math_expression_reward
 from rollscore.rewards.verifier.pool import SCORING_PROCESS_MODULE
@@ -317,6 +318,14 @@ def test_local_clusters_listen_on_loopback_only_unless_asked(in_process):
         scoring_client(workers=1, in_process=in_process),
     ):
         assert listening(me) == {"127.0.0.1", "127.0.0.3"}  # Dask's own setting, too
+    for beyond in ("0.0.0.0:0", ":0"):  # the dashboard takes no credentials: never elsewhere
+        with pytest.raises(DashboardAddressError, match=f"listen on {beyond}, beyond"):
+            scoring_client(workers=1, dashboard=beyond, in_process=in_process).__enter__()
+        with (
+            dask.config.set({"distributed.scheduler.dashboard.address": beyond}),
+            pytest.raises(DashboardAddressError),
+        ):
+            scoring_client(workers=1, in_process=in_process).__enter__()
 
 
 def test_the_training_adapters_own_cluster_listens_on_loopback_only():

@@ -153,7 +153,7 @@ def test_listening_beyond_this_machine_needs_a_token(serve_folder):
         key: value for key, value in os.environ.items() if key != "ROLLSCORE_SERVE_TOKEN"
     }
     said = []
-    for extra in ([], ["--token", " "]):
+    for extra in ([], ["--token", " "], ["--token", "t", "--dashboard-address", "0.0.0.0:0"]):
         refused = subprocess.run(
             [sys.executable, "-m", "rollscore.pipeline.cli", "serve", "--config", str(config),
              "--host", "0.0.0.0", *extra],
@@ -168,6 +168,9 @@ def test_listening_beyond_this_machine_needs_a_token(serve_folder):
         "<token>', or --no-token to serve anyone who can reach it\n",
         "rollscore: error: the token is empty: give a secret with --token or "
         "$ROLLSCORE_SERVE_TOKEN\n",
+        "rollscore: error: the dashboard would listen on 0.0.0.0:0, beyond this machine, and it "
+        "takes no credentials: give a 127.0.0.1 address and reach it through an SSH tunnel "
+        "(ssh -L 8787:127.0.0.1:8787 HOST)\n",
     ]
 
 
