@@ -192,6 +192,17 @@ def test_the_token_and_a_full_queue(serve_folder, slow_config, start_server):
         assert status_of(server.url, "/slime", body, {"Authorization": f"{scheme} s3cret"}) == 200
     assert status_of(server.url, "/slime", body, {"Authorization": "Basic s3cret"}) == 401
 
+    # a request of more rows than the server queues is refused at once, whatever waits: taken
+    # alone, it would hold every other request off until it was scored
+    [too_many] = post_many(
+        server.url, [("/score", {"ground_truth": ["1"] * 5, "response": ["1"] * 5})],
+        headers=token, retry_unavailable=False,
+    )  # fmt: skip
+    assert (too_many.status, too_many.body["detail"]) == (413, (
+        "the request holds 5 rows, more than the server's limit of 4 queued rows: send them in "
+        "parts, or start the server with a larger --max-queued-rows"
+    ))  # fmt: skip
+
     refused = post_many(server.url, slime_requests(40), headers=token, retry_unavailable=False)
     turned_away = [answer for answer in refused if answer.status == 503]
     assert turned_away and all(int(answer.retry_after) >= 1 for answer in turned_away)

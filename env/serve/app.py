@@ -8,6 +8,7 @@ what                       status  e.g. ``detail``
 body empty or not JSON     400     ``the body is not valid JSON: ...``
 missing or wrong field     422     ``body.labels.0: Input should be a valid string``
 body over the size limit   413     ``the body is over the limit of 16 MiB``
+more rows than queued      413     ``the request holds 25,000 rows, more than ...``
 body not whole in time     408     ``the body did not arrive whole within 10 s``
 unknown route              404     ``no route POST /nope: see /docs``
 no or wrong token          401     ``this server needs Authorization: Bearer <token>``
@@ -37,6 +38,7 @@ from rollscore.env.serve.errors import (
     InvalidRequest,
     Overloaded,
     ShuttingDown,
+    TooManyRows,
 )
 from rollscore.env.serve.results import AsciiJSONResponse
 from starlette.exceptions import HTTPException
@@ -168,6 +170,10 @@ def _add_error_handlers(app: FastAPI) -> None:
             # FastAPI's "There was an error parsing the body", raised from json's own error
             return _error(400, f"the body is not valid JSON: {_unparsable(error.__cause__)}")
         return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(TooManyRows)
+    async def too_many_rows(request: Request, error: TooManyRows) -> JSONResponse:
+        return _error(413, str(error))
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, error: Overloaded) -> JSONResponse:

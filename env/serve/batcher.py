@@ -7,7 +7,8 @@ thread, so the event loop never blocks and several frames may be in flight. Each
 request gets back its own rows' scores, in its own order.
 
 The rows accepted and not yet answered are bounded: past ``max_queued_rows`` a request is
-refused at once (:class:`Overloaded`), never queued without end. A request that has waited
+refused at once (:class:`Overloaded`), never queued without end, and one holding more rows
+than that is refused whatever waits (:class:`TooManyRows`). A request that has waited
 ``deadline`` seconds is answered with :class:`DeadlineExceeded`; a slow sample costs only its
 own row long before that (the config's ``sample_timeout``).
 """
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
-from rollscore.env.serve.errors import DeadlineExceeded, Overloaded, ShuttingDown
+from rollscore.env.serve.errors import DeadlineExceeded, Overloaded, ShuttingDown, TooManyRows
 from rollscore.env.serve.results import RowResult, row_results
 from rollscore.env.session import ScoringSession
 from rollscore.pipeline.kernel import with_input_problems
@@ -113,7 +114,8 @@ class Batcher:
     async def score(self, rows: Sequence[Row]) -> list[RowResult]:
         """The kernel's step and component columns for each of ``rows``, in their order.
 
-        Raises :class:`Overloaded` when the queue is full, :class:`ShuttingDown` after
+        Raises :class:`TooManyRows` for more rows than the queue holds, :class:`Overloaded`
+        when the queue is full, :class:`ShuttingDown` after
         :meth:`stop`, :class:`DeadlineExceeded` after ``deadline`` seconds, and whatever
         stopped the scoring of the frame (a scoring process that cannot start, a lost
         cluster).
@@ -122,7 +124,9 @@ class Batcher:
             raise ShuttingDown("the server is shutting down")
         if not rows:  # nothing to score, and no cluster asked
             return []
-        if self.queued_rows and self.queued_rows + len(rows) > self.max_queued_rows:
+        if len(rows) > self.max_queued_rows:
+            raise TooManyRows(len(rows), self.max_queued_rows)
+        if self.queued_rows + len(rows) > self.max_queued_rows:
             raise Overloaded(self.queued_rows, self.max_queued_rows, self._retry_after())
         pending = _Pending(rows, asyncio.get_running_loop().create_future())
         pending.answer.add_done_callback(_retrieved)

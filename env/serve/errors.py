@@ -18,6 +18,17 @@ class Overloaded(Exception):
         self.retry_after = retry_after
 
 
+class TooManyRows(Exception):
+    """A request of more rows than the server queues at once (answered ``413``): accepted, it
+    would hold every other request off until it was scored."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(
+            f"the request holds {rows:,} rows, more than the server's limit of {limit:,} queued "
+            "rows: send them in parts, or start the server with a larger --max-queued-rows"
+        )
+
+
 class DeadlineExceeded(Exception):
     """A request was not scored within the server's deadline (answered ``503``)."""
 
