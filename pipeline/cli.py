@@ -183,6 +183,13 @@ def _host_port(text: str) -> str:
     return text
 
 
+def _port(text: str) -> int:
+    """A port number, 0 to 65535 (0: any free one)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port of 0 to 65535, got {text!r}")
+    return int(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -201,7 +208,7 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="read the rewards from this section of a NeMo-RL experiment YAML (env.NAME)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0: any)")
     serve.add_argument(
         "--token",
         help="requests must carry 'Authorization: Bearer TOKEN' (default: "

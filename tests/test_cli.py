@@ -183,6 +183,22 @@ def test_a_cluster_address_or_file_that_is_none_exits_2_with_one_line_before_any
     assert error.strip().splitlines()[-1].endswith(message) and "Traceback" not in error
 
 
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_serve_port_that_is_none_exits_2_with_one_line_before_any_cluster(
+    capsys, config_file, port
+):
+    with pytest.raises(SystemExit) as leaving:  # argparse's own exit
+        main(["serve", "--config", str(config_file), "--port", port])
+
+    assert leaving.value.code == 2
+    error = capsys.readouterr().err
+    assert (
+        error.strip()
+        .splitlines()[-1]
+        .endswith(f"argument --port: expected a port of 0 to 65535, got {port!r}")
+    )
+
+
 def test_a_report_named_like_a_file_of_another_kind_is_refused_and_the_file_kept(tmp_path, capsys):
     rollouts = tmp_path / "rollouts.jsonl"
     rollouts.write_bytes((EXAMPLES / "rollouts.jsonl").read_bytes())
