@@ -46,7 +46,7 @@ UTF_8 = ("utf-8", "utf-8-sig")
 """json's names of UTF-8, without and with a byte-order mark."""
 ENCODING_PROBE_BYTES = 2**20
 """Bytes of a JSON file's start whose line ends must agree with a UTF-16 or UTF-32 encoding
-(:func:`json_kind`): a first line longer than this is not checked."""
+(:func:`json_kind`); a file with no newline byte in them keeps json's choice."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD]")
 """The start of a JSON escape of a surrogate, ``\\uD800`` to ``\\uDFFF`` (either case)."""
 
