@@ -978,6 +978,25 @@ def test_a_run_that_wrote_its_report_is_overwritten_and_resumed_with_it(config, 
     assert not (out / "report.html").exists()  # the earlier run's own, replaced
 
 
+def test_a_report_written_before_a_run_finished_is_written_again_when_it_resumes(config, tmp_path):
+    """A user who looks at an interrupted run's report (``rollscore report``) and then resumes
+    it gets the report of the whole run, not one that counts the rows scored before."""
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 10)
+    out = tmp_path / "o"
+    command = ["score", str(inputs), "--config", str(config), "--output", str(out)]
+    assert finished(*command, "--partition-rows", "2").returncode == 0
+    for index in (1, 3):  # as an interrupted run leaves it
+        (out / "scores" / f"part-0000{index}.parquet").unlink()
+    assert finished("report", str(out)).returncode == 0
+    assert "6 scored rows" in (out / "report.html").read_text()
+
+    resumed = finished(*command, "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"report written to {out / 'report.html'}" in resumed.stdout
+    assert "10 scored rows" in (out / "report.html").read_text()
+
+
 def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [{"ground_truth": "1", "response": "1"}] * 3)
     blank = tmp_path / "blank.jsonl"
