@@ -360,12 +360,18 @@ def _metrics(arguments: argparse.Namespace) -> int:
 def _report(arguments: argparse.Namespace) -> int:
     require_plotting()
     scored_columns(arguments.output)
-    lock = OutputDir(arguments.output).lock()
+    try:
+        lock = OutputDir(arguments.output).lock()
+    except OSError:
+        if arguments.html is None:
+            raise
+        lock = None  # a folder nobody can write (read-only storage): no run changes it either
     try:
         with _client(arguments) as client:
             page = write_report(arguments.output, arguments.html, client)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     print(f"report written to {page}")
     return 0
 

@@ -997,6 +997,32 @@ def test_a_report_written_before_a_run_finished_is_written_again_when_it_resumes
     assert "10 scored rows" in (out / "report.html").read_text()
 
 
+def test_the_report_of_a_results_folder_nobody_can_write_is_written_elsewhere(config, tmp_path):
+    """Results on read-only storage (a shared, immutable folder) can be reported into a file of
+    one's own: the lock that keeps a run from changing the folder meanwhile is not needed."""
+    inputs = write_jsonl(tmp_path / "rows.jsonl", [{"ground_truth": "1", "response": "x"}] * 3)
+    out = tmp_path / "shared"
+    assert (
+        finished("score", str(inputs), "--config", str(config), "--output", str(out)).returncode
+        == 0
+    )
+    (out / ".rollscore.lock").unlink()  # as results copied to the shared folder have none
+    if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i (an immutable folder) is not available here")
+    try:
+        page = tmp_path / "mine.html"
+        done = finished("report", str(out), "--output", str(page), "--workers", "1")
+        in_place = finished("report", str(out), "--workers", "1")
+    finally:
+        subprocess.run(["chattr", "-i", str(out)], check=True)
+
+    assert done.returncode == 0, done.stderr
+    assert "3 scored rows" in page.read_text()
+    assert in_place.returncode == 2  # into the folder itself: one line, it cannot be written
+    assert in_place.stderr.splitlines()[-1].startswith("rollscore: error: ")
+    assert "Traceback" not in in_place.stderr
+
+
 def test_overwrite_keeps_the_earlier_results_when_the_new_run_cannot_start(config, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [{"ground_truth": "1", "response": "1"}] * 3)
     blank = tmp_path / "blank.jsonl"
