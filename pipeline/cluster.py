@@ -15,7 +15,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import threading
 import warnings
@@ -65,7 +64,7 @@ def dashboard_address(given: str | None = None) -> str:
     configured = dask.config.get("distributed.scheduler.dashboard.address", None)
     if not given and configured and configured != DASK_DEFAULT_DASHBOARD:
         given = configured
-    if given and not _loopback(given):
+    if given and not is_loopback(given.rpartition(":")[0].strip("[]")):  # ":PORT": every one
         raise DashboardAddressError(
             f"the dashboard would listen on {given}, beyond this machine, and it takes no "
             "credentials: give a 127.0.0.1 address and reach it through an SSH tunnel (ssh -L "
@@ -74,15 +73,14 @@ def dashboard_address(given: str | None = None) -> str:
     return given or LOCAL_DASHBOARD
 
 
-def _loopback(address: str) -> bool:
-    """Whether ``HOST:PORT`` listens on this machine's loopback only: every address its host
-    resolves to is one (``:PORT`` is every address)."""
-    host = address.rpartition(":")[0].strip("[]")
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address of this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
     try:
-        found = socket.getaddrinfo(host, None) if host else []
-    except (socket.gaierror, UnicodeError):
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False
-    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in found)
 
 
 def keep_restarting_workers() -> None:

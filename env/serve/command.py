@@ -9,7 +9,6 @@ it has accepted, and exits 0 (130 for Ctrl-C), within :func:`shutdown_grace`.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import signal
@@ -29,6 +28,7 @@ from rollscore.env.serve.app import (
 from rollscore.env.serve.batcher import Batcher
 from rollscore.env.serve.nemo_gym import DEFAULT_GROUND_TRUTH_FIELD
 from rollscore.env.session import ScoringSession
+from rollscore.pipeline.cluster import is_loopback
 from rollscore.pipeline.errors import ServeRefused
 from rollscore.rewards import ScoringConfig
 
@@ -57,16 +57,6 @@ class ServeOptions:
     max_queued_rows: int = 20_000
     request_timeout: float = 60.0
     """Seconds a request may wait for its scores before a ``503``."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is an address of this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def resolved_token(options: ServeOptions) -> str | None:
