@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from distributed import Client, as_completed, get_client
 from rollscore.pipeline.errors import InputError
 from rollscore.pipeline.estimators import majority_at_k_sums, pass_at_k_sums, vote_key
-from rollscore.pipeline.output import SCORED_COLUMNS, OutputDir
+from rollscore.pipeline.output import OutputDir, missing_scored_columns
 from rollscore.pipeline.tallies import ABSTAINED, AnswerTallies, PromptTallies, prompt_tallies
 from rollscore.pipeline.values import python_values
 from rollscore.rewards.result import ErrorKind
@@ -346,7 +346,7 @@ def read_part_partials(url: str) -> MetricPartials:
     except (OSError, pa.ArrowException) as error:
         why = " ".join(str(error).split())
         raise InputError(f"{url} is not a readable Parquet part ({why})") from None
-    missing = [name for name in SCORED_COLUMNS if name not in names]
+    missing = missing_scored_columns(names)
     if missing:
         raise InputError(f"{url} is not a scored part: it has no {', '.join(missing)} column")
     return metric_partials(table.to_pandas(types_mapper=pd.ArrowDtype))

@@ -51,6 +51,12 @@ OWN_FILES = "files"
 ``--overwrite`` removes."""
 
 
+def missing_scored_columns(names: list[str]) -> list[str]:
+    """The :data:`SCORED_COLUMNS` a part of columns ``names`` lacks: a part edited by hand
+    (or a file that is none) that the metrics cannot read."""
+    return [name for name in SCORED_COLUMNS if name not in names]
+
+
 def written_part(url: str) -> tuple[int, str] | None:
     """The rows of a written part, read whole, and its label (:func:`part_label`): a Dask
     task. None when it does not read, or lacks a scored column (cut short or edited by hand,
@@ -60,7 +66,7 @@ def written_part(url: str) -> tuple[int, str] | None:
             table = pq.read_table(handle)
     except (OSError, pa.ArrowException):
         return None
-    if not set(SCORED_COLUMNS) <= set(table.column_names):
+    if missing_scored_columns(table.column_names):
         return None
     label = (table.schema.metadata or {}).get(PART_LABEL, b"")
     return table.num_rows, label.decode("utf-8", "replace")
@@ -328,7 +334,7 @@ def scored_columns(outdir: str) -> list[str]:
             names = pq.read_schema(handle).names
     except (OSError, pa.ArrowException) as error:
         raise InputError(f"{outdir}: {first} is not a readable Parquet file ({error})") from None
-    missing = [name for name in SCORED_COLUMNS if name not in names]
+    missing = missing_scored_columns(names)
     if missing:
         raise InputError(
             f"{outdir} is not a scored dataset: {first} has no {', '.join(missing)} column"
