@@ -46,14 +46,7 @@ from rollscore.pipeline.errors import (
 )
 from rollscore.pipeline.inputs.discovery import EXPECTED
 from rollscore.pipeline.metrics import dataset_metrics
-from rollscore.pipeline.output import (
-    MANIFEST,
-    METRICS,
-    OWN_FILES,
-    REPORT,
-    OutputDir,
-    scored_columns,
-)
+from rollscore.pipeline.output import MANIFEST, METRICS, REPORT, OutputDir, scored_columns
 from rollscore.pipeline.report import require_plotting, write_report
 from rollscore.pipeline.run import ScoringJob, prepare_job, run_job
 from rollscore.pipeline.summary import summary_table
@@ -287,14 +280,22 @@ def _warn_skipped(paths: Sequence[str], what: str) -> None:
         print(f"rollscore: warning: skipped {len(paths):,} {what}: {shown}", file=sys.stderr)
 
 
-def _stale_report(job: ScoringJob) -> bool:
-    """Whether a resumed run's folder holds the report the run wrote before it finished (with
-    ``rollscore report``): its counts are out of date once the run goes on."""
-    return (
-        job.resumed is not None
-        and REPORT in job.earlier.get(OWN_FILES, ())
-        and job.output.has(REPORT)
-    )
+def _report_to_rewrite(job: ScoringJob) -> bool:
+    """Whether a resumed run writes its report again at its end: one written (with ``rollscore
+    report``) before the run finished counts only the rows scored then. Without matplotlib it
+    stays, and one warning line says so."""
+    if not (job.resumed_report and job.output.has(REPORT)):
+        return False
+    try:
+        require_plotting()
+    except ReportUnavailable as why:
+        print(
+            f"rollscore: warning: {job.output.path(REPORT)} was written before the run finished "
+            f"and is not written again ({why})",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _score(arguments: argparse.Namespace) -> int:
@@ -304,17 +305,7 @@ def _score(arguments: argparse.Namespace) -> int:
     job: ScoringJob = prepare_job(
         arguments.inputs, config, arguments.output, arguments.resume, arguments.overwrite
     )
-    refresh_report = arguments.report or _stale_report(job)
-    if refresh_report and not arguments.report:
-        try:
-            require_plotting()
-        except ReportUnavailable as why:
-            refresh_report = False
-            print(
-                f"rollscore: warning: {job.output.path(REPORT)} was written before the run "
-                f"finished and is not written again ({why})",
-                file=sys.stderr,
-            )
+    refresh_report = arguments.report or _report_to_rewrite(job)
     _warn_skipped(job.discovery.skipped, f"files that are not rollouts ({EXPECTED})")
     _warn_skipped(job.discovery.outputs_skipped, "rollscore output folders, never read as input")
     _warn_skipped(job.discovery.repeated, "files named again (each is scored once)")

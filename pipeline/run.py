@@ -82,6 +82,12 @@ class ScoringJob:
         return InputPlan.from_json(self.earlier["plan"]) if self.resuming else None
 
     @property
+    def resumed_report(self) -> bool:
+        """Whether the interrupted run being resumed lists a report as its own (one written with
+        ``rollscore report`` before it finished)."""
+        return self.resuming and REPORT in self.earlier.get(OWN_FILES, ())
+
+    @property
     def previous_seconds(self) -> float:
         """How long the interrupted run had run, when resuming one."""
         return float(self.earlier.get("seconds") or 0.0) if self.resuming else 0.0
@@ -417,8 +423,7 @@ def _write_manifest(
     job: ScoringJob, plan: InputPlan, stack: VerifierStack, finished: bool, seconds: float
 ) -> None:
     parts = len(plan.partitions)
-    earlier = job.earlier if job.resumed is not None else None  # a resumed run keeps its report
-    report = [REPORT] if earlier is not None and REPORT in earlier.get(OWN_FILES, ()) else []
+    report = [REPORT] if job.resumed_report else []  # a resumed run keeps its report
     job.output.write_json(
         MANIFEST,
         {

@@ -416,6 +416,31 @@ def test_without_matplotlib_the_report_is_refused_before_any_work(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
+def test_a_resume_without_matplotlib_keeps_the_earlier_report_and_says_so(
+    tmp_path, capsys, monkeypatch
+):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    out = tmp_path / "out"
+    command = ["score", str(examples / "rollouts.jsonl"), "--config",
+               str(examples / "config.yaml"), "--output", str(out)]  # fmt: skip
+    assert main([*command, "--partition-rows", "10"]) == 0
+    (out / "scores" / "part-00001.parquet").unlink()  # as an interrupted run leaves it
+    assert main(["report", str(out)]) == 0
+    earlier = (out / "report.html").read_text()
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # gone since the report was written
+
+    assert main([*command, "--resume"]) == 0
+
+    assert (out / "report.html").read_text() == earlier
+    assert (
+        f"rollscore: warning: {out / 'report.html'} was written before the run finished and is "
+        "not written again (the report draws its charts with matplotlib, which is not "
+        "installed: pip install 'rollscore[report]')"
+    ) in capsys.readouterr().err.splitlines()
+
+
 def test_a_missing_folder_exits_2_from_the_command_line_without_a_traceback(tmp_path):
     done = rollscore("report", str(tmp_path / "missing"))
     assert done.returncode == 2
