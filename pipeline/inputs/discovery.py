@@ -50,14 +50,18 @@ class Discovery:
     repeated: list[str] = field(default_factory=list)
 
 
-def file_format(path: str) -> tuple[str, str | None] | None:
-    """``(kind, compression)`` of a rollout file's name, or None if it names none."""
+def uncompressed_name(path: str) -> tuple[str, str | None]:
+    """A file's name in lower case without its compression suffix, and the compression."""
     lowered = path.lower()
     compression = next(
         (name for suffix, name in COMPRESSIONS.items() if lowered.endswith(suffix)), None
     )
-    if compression is not None:
-        lowered = lowered.rsplit(".", 1)[0]
+    return (lowered.rsplit(".", 1)[0] if compression else lowered), compression
+
+
+def file_format(path: str) -> tuple[str, str | None] | None:
+    """``(kind, compression)`` of a rollout file's name, or None if it names none."""
+    lowered, compression = uncompressed_name(path)
     kind = next((kind for suffix, kind in FORMATS.items() if lowered.endswith(suffix)), None)
     if kind is None or (kind == "parquet" and compression is not None):
         return None

@@ -35,6 +35,7 @@ from rollscore.pipeline.inputs.columns import (
     json_type,
     without_lone_surrogates,
 )
+from rollscore.pipeline.inputs.discovery import uncompressed_name
 from rollscore.pipeline.kernel import with_input_problems
 from rollscore.rewards.result import ErrorKind, Problem
 
@@ -246,7 +247,7 @@ def json_kind(url: str, compression: str | None) -> str:
     line ends agree: UTF-8 lines after a stray NUL byte or byte-order mark (a file damaged at
     its start, or one UTF-16 line among UTF-8 ones) hold newline bytes that are no newline in
     UTF-16 or UTF-32, and are read line by line, the odd line a row with its error."""
-    name = url.lower().rsplit(".", 1)[0] if compression else url.lower()
+    may_be_array = uncompressed_name(url)[0].endswith(".json")
     with fsspec.open(url, "rb", compression=compression) as handle:
         chunk = handle.read(4096)
         encoding = json.detect_encoding(chunk)
@@ -256,7 +257,7 @@ def json_kind(url: str, compression: str | None) -> str:
                 encoding = "utf-8"
         decoder = codecs.getincrementaldecoder(encoding)("replace")
         first = ""  # the first non-blank character
-        while name.endswith(".json") and chunk and not first:
+        while may_be_array and chunk and not first:
             first = decoder.decode(chunk).lstrip(" \t\n\r")[:1]
             chunk = handle.read(4096)
     if first == "[":
